@@ -1,0 +1,7 @@
+#include "cmd/commands.h"
+#include "common/banned.h"
+
+int mdw_cmd_queue(const mdw_config *cfg, int argc, char **argv)
+{
+    return mdw_cmd_unbuilt("meadow queue");
+}

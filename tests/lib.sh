@@ -1,0 +1,38 @@
+# Sourced by integration scripts: assertions that count, and helpers.
+# Each script ends with `finish`, which prints "N passed, N failed".
+set -u
+pass=0 fail=0
+MEADOW=${MEADOW:-$PWD/build/meadow}
+TOOLS=${TOOLS:-$PWD/build/tools}
+T=$(mktemp -d "${TMPDIR:-/tmp}/meadow-it-XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  [ -n "${MEADOW_KEEP_TMP:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+ok()   { pass=$((pass + 1)); [ -n "${TEST_VERBOSE:-}" ] && echo "ok $1"; return 0; }
+bad()  { fail=$((fail + 1)); echo "not ok $1"; [ $# -gt 1 ] && echo "  $2"; return 0; }
+check() { # name, command...: passes when the command succeeds
+  local name=$1; shift
+  if "$@"; then ok "$name"; else bad "$name" "command failed: $*"; fi
+}
+expect_eq() { # name, got, want
+  if [ "$2" == "$3" ]; then ok "$1"; else bad "$1" "got [$2] want [$3]"; fi
+}
+expect_contains() { # name, haystack, needle
+  case "$2" in *"$3"*) ok "$1" ;; *) bad "$1" "[$2] lacks [$3]" ;; esac
+}
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+# Waits until a TCP port accepts connections (max $2 seconds).
+wait_port() {
+  local port=$1 max=${2:-20} i=0
+  while ! (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt $((max * 10)) ] && return 1; sleep 0.1
+  done
+}
+finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; }

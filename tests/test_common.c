@@ -1,0 +1,138 @@
+/* Unit tests for common/: errors, bounded buffers, clock, time parsing, metrics. */
+#include "tests/test.h"
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/metrics.h"
+
+TEST(strerror_names_every_code)
+{
+    for (int c = MDW_EFULL; c > MDW_ELAST; c--)
+        ASSERT(strcmp(mdw_strerror(c), "unknown error") != 0);
+    ASSERT_STREQ(mdw_strerror(-2), "No such file or directory");
+    ASSERT_STREQ(mdw_strerror(0), "success");
+}
+
+TEST(buf_refuses_past_max_and_keeps_contents)
+{
+    mdw_buf b = MDW_BUF_INIT(8);
+    ASSERT_OK(mdw_buf_puts(&b, "abcd"));
+    ASSERT_OK(mdw_buf_puts(&b, "efgh"));
+    ASSERT_EQ(mdw_buf_putc(&b, 'x'), MDW_ETOOBIG);
+    ASSERT_EQ(b.len, 8);
+    ASSERT_STREQ(b.data, "abcdefgh");
+    mdw_buf_reset(&b);
+    ASSERT_EQ(mdw_buf_printf(&b, "%s", "0123456789"), MDW_ETOOBIG);
+    ASSERT_EQ(b.len, 0);
+    mdw_buf_release(&b);
+}
+
+TEST(buf_json_string_escapes)
+{
+    mdw_buf b = MDW_BUF_INIT(100);
+    ASSERT_OK(mdw_buf_json_str(&b, "a\"b\\c\n\x01", 7));
+    ASSERT_STREQ(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
+    mdw_buf_release(&b);
+}
+
+TEST(fake_clock_moves_only_when_told)
+{
+    mdw_clock c;
+    mdw_clock_fake_init(&c, 1000);
+    ASSERT_EQ(mdw_clock_now_us(&c), 1000);
+    mdw_clock_fake_advance(&c, 500);
+    ASSERT_EQ(mdw_clock_now_us(&c), 1500);
+    ASSERT_EQ(mdw_clock_mono_us(&c), 1500);
+    ASSERT(mdw_clock_now_us(mdw_clock_real()) > 1700000000000000LL);
+}
+
+TEST(time_parse_and_format)
+{
+    int64_t t;
+    ASSERT_OK(mdw_time_parse("2024-01-02T03:04:05.678Z", &t));
+    ASSERT_EQ(t, 1704164645678000LL);
+    ASSERT_OK(mdw_time_parse("2024-01-02T04:04:05.678+01:00", &t));
+    ASSERT_EQ(t, 1704164645678000LL);
+    ASSERT_OK(mdw_time_parse("1970-01-01T00:00:00Z", &t));
+    ASSERT_EQ(t, 0);
+    ASSERT_EQ(mdw_time_parse("2024-01-02T03:04:05", &t), MDW_EMALFORMED);
+    ASSERT_EQ(mdw_time_parse("2023-02-29T00:00:00Z", &t), MDW_EMALFORMED);
+    ASSERT_EQ(mdw_time_parse("2024-13-01T00:00:00Z", &t), MDW_EMALFORMED);
+    ASSERT_EQ(mdw_time_parse("2024-01-01T00:00:00.Z", &t), MDW_EMALFORMED);
+    char out[40];
+    mdw_time_format(1704164645678000LL, out, sizeof out);
+    ASSERT_STREQ(out, "2024-01-02T03:04:05.678Z");
+}
+
+static mdw_counter c_a = MDW_COUNTER_INIT("meadow_test_total", "reason=\"a\"", "test counter");
+static mdw_counter c_b = MDW_COUNTER_INIT("meadow_test_total", "reason=\"b\"", "test counter");
+static mdw_hist h = MDW_HIST_INIT("meadow_test_seconds", NULL, "test histogram");
+
+TEST(metrics_render_families_once)
+{
+    mdw_counter_register(&c_a);
+    mdw_counter_register(&c_b);
+    mdw_counter_register(&c_a); /* twice is harmless */
+    mdw_hist_register(&h);
+    mdw_counter_add(&c_a, 3);
+    mdw_counter_inc(&c_b);
+    mdw_hist_observe_us(&h, 1500);
+    mdw_buf b = MDW_BUF_INIT(1 << 20);
+    ASSERT_OK(mdw_metrics_render(&b));
+    ASSERT_CONTAINS(b.data, "# TYPE meadow_test_total counter\n"
+                            "meadow_test_total{reason=\"a\"} 3\n"
+                            "meadow_test_total{reason=\"b\"} 1\n");
+    ASSERT_CONTAINS(b.data, "meadow_test_seconds_bucket{le=\"0.001\"} 0\n");
+    ASSERT_CONTAINS(b.data, "meadow_test_seconds_bucket{le=\"0.0025\"} 1\n");
+    ASSERT_CONTAINS(b.data, "meadow_test_seconds_count 1\n");
+    ASSERT(strstr(strstr(b.data, "# TYPE meadow_test_total") + 1, "# TYPE meadow_test_total") ==
+           NULL);
+    ASSERT_EQ(mdw_metrics_counter_value("meadow_test_total", "reason=\"a\""), 3);
+    mdw_buf_release(&b);
+}
+
+TEST(ratelimit_once_per_interval)
+{
+    mdw_ratelimit rl = MDW_RATELIMIT_INIT(60000000);
+    uint64_t sup = 99;
+    ASSERT(mdw_ratelimit_ok(&rl, 1000, &sup));
+    ASSERT_EQ(sup, 0);
+    ASSERT(!mdw_ratelimit_ok(&rl, 2000, &sup));
+    ASSERT(!mdw_ratelimit_ok(&rl, 3000, &sup));
+    ASSERT(mdw_ratelimit_ok(&rl, 61001000, &sup));
+    ASSERT_EQ(sup, 2);
+}
+
+TEST(log_levels_parse)
+{
+    ASSERT_EQ(mdw_log_level_parse("warn"), MDW_LOG_WARN);
+    ASSERT_EQ(mdw_log_level_parse("loud"), -1);
+    mdw_log_set_level(MDW_LOG_ERROR);
+    ASSERT(!mdw_log_enabled(MDW_LOG_INFO));
+    ASSERT(mdw_log_enabled(MDW_LOG_ERROR));
+    mdw_log_set_level(MDW_LOG_INFO);
+}
+
+TEST(xasprintf_formats)
+{
+    char *s = xasprintf("%s-%d", "a", 7);
+    ASSERT_STREQ(s, "a-7");
+    free(s);
+}
+
+int main(void)
+{
+    RUN(strerror_names_every_code);
+    RUN(buf_refuses_past_max_and_keeps_contents);
+    RUN(buf_json_string_escapes);
+    RUN(fake_clock_moves_only_when_told);
+    RUN(time_parse_and_format);
+    RUN(metrics_render_families_once);
+    RUN(ratelimit_once_per_interval);
+    RUN(log_levels_parse);
+    RUN(xasprintf_formats);
+    return TEST_REPORT();
+}

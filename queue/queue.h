@@ -27,7 +27,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/clock.h"
+
 typedef struct mdw_queue mdw_queue;
+
+#define MDW_QUEUE_MAX_ERROR 1024 /* bytes of a dead letter's error text kept */
 
 typedef struct mdw_queue_opts {
     size_t map_bytes;       /* LMDB map size */
@@ -36,6 +40,7 @@ typedef struct mdw_queue_opts {
     uint64_t high_water;    /* depth at which ingest should stop reading */
     uint64_t low_water;     /* depth at which ingest may resume */
     int nosync;             /* tests/bench only: MDB_NOSYNC */
+    mdw_clock *clock;       /* oldest-age gauge; NULL = mdw_clock_real() */
 } mdw_queue_opts;
 
 void mdw_queue_opts_default(mdw_queue_opts *o);
@@ -73,6 +78,7 @@ typedef struct mdw_queue_stats {
     uint64_t map_bytes;     /* map size */
     uint64_t next_seq;
     uint64_t refused_toobig; /* this handle's count of oversized events */
+    uint64_t stale_readers;  /* reader slots of dead processes cleared at open */
 } mdw_queue_stats;
 
 /* Source ids (envelope header). */

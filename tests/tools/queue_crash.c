@@ -25,8 +25,9 @@
 ** (a committed batch survived); (2) no event numbered above the cursor exists
 ** anywhere (a batch never lands without its cursor); (3) every number
 ** 1..cursor is in the queue or in CLOG (none lost: the cursor never points
-** past a committed event); (4) the queue holds them in order and intact. --drain then consumes everything left and requires CLOG to cover
-** 1..cursor (every committed event delivered at least once).
+** past a committed event); (4) the queue holds them in order and intact.
+** --drain then consumes everything left and requires CLOG to cover 1..cursor
+** (every committed event delivered at least once).
 ** Exit 0 when all hold, 1 on a violation (printed), 2 on usage or I/O error.
 */
 #include <errno.h>
@@ -280,8 +281,7 @@ static int run_check(const char *dir, const char *wlog, const char *clog, int dr
     }
     for (uint64_t n = cursor + 1; n < cap; n++)
         if (seen[n]) {
-            printf("VIOLATION: event %" PRIu64 " delivered but cursor is %" PRIu64 "\n", n,
-                   cursor);
+            printf("VIOLATION: event %" PRIu64 " delivered but cursor is %" PRIu64 "\n", n, cursor);
             bad = 1;
             break;
         }
@@ -297,8 +297,7 @@ static int run_check(const char *dir, const char *wlog, const char *clog, int dr
                 printf("VIOLATION: seq %" PRIu64 " holds a damaged event\n", b.items[i].seq);
                 bad = 1;
             } else if (n > cursor) {
-                printf("VIOLATION: event %" PRIu64 " stored past cursor %" PRIu64 "\n", n,
-                       cursor);
+                printf("VIOLATION: event %" PRIu64 " stored past cursor %" PRIu64 "\n", n, cursor);
                 bad = 1;
             } else if (n <= prev) {
                 printf("VIOLATION: event %" PRIu64 " after %" PRIu64 " (order)\n", n, prev);

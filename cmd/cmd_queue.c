@@ -113,7 +113,7 @@ int mdw_cmd_queue(const mdw_config *cfg, int argc, char **argv)
             return 2;
     }
 
-    char *dir = xasprintf("%s/queue", cfg->data);
+    char *dir = mdw_queue_dir(cfg);
     struct stat sb;
     if (stat(dir, &sb) != 0) {
         /* Do not create an empty queue just to report on it. */
@@ -122,11 +122,7 @@ int mdw_cmd_queue(const mdw_config *cfg, int argc, char **argv)
         return 1;
     }
     mdw_queue_opts o;
-    mdw_queue_opts_default(&o);
-    o.map_bytes = (size_t)cfg->queue_map_mb << 20;
-    o.max_attempts = (int)cfg->queue_max_attempts;
-    o.high_water = (uint64_t)cfg->queue_high_water;
-    o.low_water = (uint64_t)cfg->queue_low_water;
+    mdw_queue_opts_from_config(&o, cfg);
     mdw_queue *q;
     int rc = mdw_queue_open(&q, dir, &o);
     if (rc) {

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/config.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -374,6 +375,20 @@ void mdw_queue_opts_default(mdw_queue_opts *o)
     o->max_attempts = 5;
     o->high_water = 200000;
     o->low_water = 100000;
+}
+
+void mdw_queue_opts_from_config(mdw_queue_opts *o, const mdw_config *cfg)
+{
+    mdw_queue_opts_default(o);
+    o->map_bytes = (size_t)cfg->queue_map_mb << 20;
+    o->max_attempts = (int)cfg->queue_max_attempts;
+    o->high_water = (uint64_t)cfg->queue_high_water;
+    o->low_water = (uint64_t)cfg->queue_low_water;
+}
+
+char *mdw_queue_dir(const mdw_config *cfg)
+{
+    return xasprintf("%s/queue", cfg->data);
 }
 
 /* mkdir -p for the queue directory (the data directory may not exist yet). */

@@ -53,6 +53,14 @@ typedef struct mdw_queue_opts {
 } mdw_queue_opts;
 
 void mdw_queue_opts_default(mdw_queue_opts *o);
+/*
+** Defaults, then the queue_* settings (queue_map_mb, queue_max_attempts,
+** queue_high_water, queue_low_water). The directory is "<data>/queue":
+** mdw_queue_dir() returns it (caller frees).
+*/
+struct mdw_config;
+void mdw_queue_opts_from_config(mdw_queue_opts *o, const struct mdw_config *cfg);
+char *mdw_queue_dir(const struct mdw_config *cfg);
 
 /* One event going in. */
 typedef struct mdw_queue_event {

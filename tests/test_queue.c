@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 
 #include "common/buf.h"
+#include "common/config.h"
+#include "common/limits.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -706,6 +708,27 @@ TEST(two_processes_append_and_claim)
     mdw_queue_close(q);
 }
 
+TEST(opts_from_config)
+{
+    mdw_config cfg;
+    mdw_config_defaults(&cfg);
+    ASSERT_OK(mdw_config_set(&cfg, "queue_map_mb", "3", MDW_SRC_FLAG, stderr));
+    ASSERT_OK(mdw_config_set(&cfg, "queue_max_attempts", "7", MDW_SRC_FLAG, stderr));
+    ASSERT_OK(mdw_config_set(&cfg, "data", "/srv/meadow", MDW_SRC_FLAG, stderr));
+    mdw_queue_opts o;
+    mdw_queue_opts_from_config(&o, &cfg);
+    char *dir = mdw_queue_dir(&cfg);
+    mdw_config_release(&cfg);
+    ASSERT_STREQ(dir, "/srv/meadow/queue");
+    free(dir);
+    ASSERT_EQ(o.map_bytes, 3u << 20);
+    ASSERT_EQ(o.max_attempts, 7);
+    ASSERT_EQ(o.high_water, 200000);
+    ASSERT_EQ(o.low_water, 100000);
+    ASSERT_EQ(o.max_event_bytes, MDW_MAX_EVENT_BYTES);
+    ASSERT_EQ(o.nosync, 0); /* durable unless a test asks otherwise */
+}
+
 int main(void)
 {
     mdw_log_set_level(MDW_LOG_OFF);
@@ -724,5 +747,6 @@ int main(void)
     RUN(wait_and_wake);
     RUN(two_threads_append_and_claim);
     RUN(two_processes_append_and_claim);
+    RUN(opts_from_config);
     return TEST_REPORT();
 }

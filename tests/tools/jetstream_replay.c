@@ -5,7 +5,7 @@
 **
 **   jetstream_replay --file F [--port P] [--drop-after K] [--pause-after K
 **       --pause-ms M] [--garbage-every K] [--fragment-every K] [--forget N]
-**       [--repeat R] [--max-seconds S] [--quiet]
+**       [--repeat R] [--rate EPS] [--max-seconds S] [--quiet]
 **
 ** Serving: events in file order (time_us may step back, as in real streams).
 ** `cursor=T` selects the events with time_us >= T. `wantedCollections`
@@ -24,7 +24,8 @@
 ** Kth message into three WebSocket frames (text + continuations); --forget N
 ** pretends the first N lines aged out of the server's window: when a cursor
 ** is given they are never sent (Jetstream clamps old cursors silently);
-** --repeat R serves the file R times (benchmarks). The server exits on
+** --repeat R serves the file R times (benchmarks); --rate EPS paces each
+** connection to EPS events per second. The server exits on
 ** SIGTERM/SIGINT or after --max-seconds (default 600): it is bounded.
 **
 ** It prints "port=<n>" on stdout once listening. Frames are encoded here
@@ -43,6 +44,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/mem.h"
@@ -63,7 +65,7 @@ static line *lines;
 static size_t nlines;
 
 static long drop_after, pause_after, pause_ms, garbage_every, fragment_every, forget_n;
-static long repeat = 1, max_seconds = 600;
+static long repeat = 1, max_seconds = 600, rate;
 static int quiet;
 static volatile sig_atomic_t stopping;
 
@@ -79,10 +81,18 @@ typedef struct conn {
     long rep;
     size_t idx;
     long sent, garbage_sent;
-    int paused_once, paused;
+    int paused_once, paused, throttled;
+    int64_t start_us;
     unsigned char *out;
     size_t out_len, out_off, out_cap;
 } conn;
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void load_file(const char *path)
 {
@@ -232,7 +242,13 @@ static void put_garbage(conn *c)
 static int refill(conn *c)
 {
     c->out_len = c->out_off = 0;
+    c->throttled = 0;
+    int64_t allowed = rate > 0 ? (now_us() - c->start_us) * rate / 1000000 + 1 : INT64_MAX;
     while (c->out_len < OUT_CAP) {
+        if (c->sent >= allowed) {
+            c->throttled = 1;
+            break;
+        }
         if (drop_after > 0 && c->sent >= drop_after)
             break;
         if (pause_after > 0 && !c->paused_once && c->sent >= pause_after)
@@ -281,6 +297,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_ESTABLISHED:
         memset(c, 0, sizeof *c);
         parse_args(wsi, c);
+        c->start_us = now_us();
         if (!quiet)
             fprintf(stderr, "replay: connection cursor=%s%" PRId64 " wanted=%d\n",
                     c->has_cursor ? "" : "(none) ", c->cursor, c->nwant);
@@ -303,8 +320,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     lws_set_timer_usecs(wsi, (lws_usec_t)pause_ms * 1000);
                     return 0;
                 }
-                if (!refill(c))
+                if (!refill(c)) {
+                    if (c->throttled) { /* --rate: come back in 2 ms */
+                        c->paused = 1;
+                        lws_set_timer_usecs(wsi, 2000);
+                    }
                     return 0; /* end of stream: stay open and silent */
+                }
             }
             if (budget == 0) {
                 lws_callback_on_writable(wsi);
@@ -392,13 +414,15 @@ int main(int argc, char **argv)
             target = &forget_n;
         else if (!strcmp(a, "--repeat"))
             target = &repeat;
+        else if (!strcmp(a, "--rate"))
+            target = &rate;
         else if (!strcmp(a, "--max-seconds"))
             target = &max_seconds;
         if (!target || !v) {
             fprintf(stderr, "usage: jetstream_replay --file F [--port P] [--drop-after K] "
                             "[--pause-after K --pause-ms M] [--garbage-every K] "
-                            "[--fragment-every K] [--forget N] [--repeat R] [--max-seconds S] "
-                            "[--quiet]\n");
+                            "[--fragment-every K] [--forget N] [--repeat R] [--rate EPS] "
+                            "[--max-seconds S] [--quiet]\n");
             return 2;
         }
         *target = strtol(v, NULL, 10);

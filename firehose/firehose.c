@@ -37,6 +37,7 @@ static int fh_new(mdw_firehose **out, const mdw_config *cfg, mdw_queue *q, mdw_c
     mdw_ingest_opts io;
     mdw_ingest_opts_default(&io, MDW_SOURCE_JETSTREAM, "jetstream");
     mdw_ingest_opts_from_config(&io, cfg);
+    io.async = 1;
     int rc = mdw_ingest_new(&fh->in, q, clock, &io);
     if (rc) {
         free(fh);

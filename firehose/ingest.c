@@ -1,5 +1,8 @@
 #include "firehose/ingest.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,28 +20,45 @@ typedef struct pending_ev {
     int64_t time_us;
 } pending_ev;
 
+/* Candidates waiting for one append transaction, with the cursor covering them. */
+typedef struct batch {
+    mdw_buf arena;
+    pending_ev *ev;
+    mdw_queue_event *qev;
+    size_t n, cap;
+    int64_t cursor;
+} batch;
+
 struct mdw_ingest {
     mdw_queue *q;
     mdw_clock *clock;
     mdw_ingest_opts o;
     int has_start;
     int64_t start_cursor;
-    int64_t cursor;    /* largest position read (>= start cursor) */
-    int64_t committed; /* last cursor stored */
-    int dirty;         /* cursor != committed */
-    /* open batch */
-    mdw_buf arena;
-    pending_ev *ev;
-    size_t n, cap;
-    mdw_queue_event *qev;
+    /* reader side (the source's thread) */
+    int64_t cursor; /* largest position read (>= start cursor) */
+    int dirty;      /* cursor not yet handed to a commit */
+    batch open;
     int64_t batch_open_us;
-    int64_t last_commit_us;
-    /* backpressure */
-    int above_high;   /* hysteresis: set at high water, cleared at low water */
-    int blocked_full; /* an append failed with MDW_EFULL: retry later */
+    int64_t last_commit_us; /* last hand-off (async) or commit (sync) */
     int64_t next_retry_us;
     uint64_t counts[MDW_FILTER_NREASONS]; /* not yet published */
-    mdw_ingest_stats st;
+    /* shared */
+    atomic_int above_high; /* hysteresis: set at high water, cleared at low water */
+    atomic_int blocked;    /* the queue refused the last append: retrying */
+    atomic_ullong pauses;
+    _Atomic int64_t committed;
+    /* writer thread (async mode) */
+    pthread_t writer;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    batch inflight;
+    int job;     /* inflight holds work (mu) */
+    int stop;    /* writer must exit when idle (mu) */
+    int abandon; /* shutdown while refused: give up the inflight batch (mu) */
+    void (*wake)(void *);
+    void *wake_ctx;
+    mdw_ingest_stats st; /* writer-side fields under mu in async mode */
 };
 
 static mdw_counter m_batches = MDW_COUNTER_INIT("meadow_firehose_batches_total", NULL,
@@ -60,6 +80,7 @@ void mdw_ingest_opts_default(mdw_ingest_opts *o, uint8_t source, const char *nam
     o->cursor_interval_us = 1000000;
     o->retry_us = 50000;
     o->batch_max_bytes = 64u * 1024 * 1024;
+    o->async = 0;
 }
 
 void mdw_ingest_opts_from_config(mdw_ingest_opts *o, const mdw_config *cfg)
@@ -67,6 +88,27 @@ void mdw_ingest_opts_from_config(mdw_ingest_opts *o, const mdw_config *cfg)
     o->batch_max_events = (size_t)cfg->batch_max_events;
     o->batch_max_us = cfg->batch_max_ms * 1000;
 }
+
+static void batch_init(batch *b, size_t max_bytes)
+{
+    memset(b, 0, sizeof *b);
+    mdw_buf_init(&b->arena, max_bytes);
+}
+
+static void batch_release(batch *b)
+{
+    mdw_buf_release(&b->arena);
+    free(b->ev);
+    free(b->qev);
+}
+
+static void batch_reset(batch *b)
+{
+    b->n = 0;
+    mdw_buf_reset(&b->arena);
+}
+
+static void *writer_main(void *arg);
 
 int mdw_ingest_new(mdw_ingest **out, mdw_queue *q, mdw_clock *clock, const mdw_ingest_opts *o)
 {
@@ -80,16 +122,19 @@ int mdw_ingest_new(mdw_ingest **out, mdw_queue *q, mdw_clock *clock, const mdw_i
         in->o.batch_max_events = 1;
     if (in->o.batch_max_bytes < MDW_MAX_EVENT_BYTES)
         in->o.batch_max_bytes = MDW_MAX_EVENT_BYTES;
-    mdw_buf_init(&in->arena, in->o.batch_max_bytes);
+    batch_init(&in->open, in->o.batch_max_bytes);
+    batch_init(&in->inflight, in->o.batch_max_bytes);
     int64_t c;
     int rc = mdw_queue_get_cursor(q, o->source, &c);
     if (rc == 0) {
         in->has_start = 1;
-        in->start_cursor = in->cursor = in->committed = c;
+        in->start_cursor = in->cursor = c;
+        in->committed = c;
     } else if (rc != MDW_ENOTFOUND) {
         mdw_error("firehose", "cannot read stored cursor", "source=%s err=\"%s\"", in->o.name,
                   mdw_strerror(rc));
-        mdw_buf_release(&in->arena);
+        batch_release(&in->open);
+        batch_release(&in->inflight);
         free(in);
         return rc;
     }
@@ -99,18 +144,50 @@ int mdw_ingest_new(mdw_ingest **out, mdw_queue *q, mdw_clock *clock, const mdw_i
     mdw_counter_register(&m_cursor);
     mdw_counter_register(&m_full);
     mdw_counter_register(&m_pauses);
+    pthread_mutex_init(&in->mu, NULL);
+    pthread_cond_init(&in->cv, NULL);
+    if (in->o.async) {
+        rc = pthread_create(&in->writer, NULL, writer_main, in);
+        if (rc) {
+            in->o.async = 0;
+            mdw_warn("firehose", "no writer thread: appending from the reader", "err=%d", rc);
+        }
+    }
     *out = in;
     return 0;
+}
+
+void mdw_ingest_set_wake(mdw_ingest *in, void (*fn)(void *), void *ctx)
+{
+    pthread_mutex_lock(&in->mu);
+    in->wake = fn;
+    in->wake_ctx = ctx;
+    pthread_mutex_unlock(&in->mu);
+}
+
+static void stop_writer(mdw_ingest *in)
+{
+    if (!in->o.async)
+        return;
+    pthread_mutex_lock(&in->mu);
+    in->stop = 1;
+    in->abandon = 1;
+    pthread_cond_broadcast(&in->cv);
+    pthread_mutex_unlock(&in->mu);
+    pthread_join(in->writer, NULL);
+    in->o.async = 0;
 }
 
 void mdw_ingest_free(mdw_ingest *in)
 {
     if (!in)
         return;
+    stop_writer(in);
     mdw_filter_count(in->counts);
-    mdw_buf_release(&in->arena);
-    free(in->ev);
-    free(in->qev);
+    batch_release(&in->open);
+    batch_release(&in->inflight);
+    pthread_mutex_destroy(&in->mu);
+    pthread_cond_destroy(&in->cv);
     free(in);
 }
 
@@ -138,73 +215,170 @@ static void publish_counts(mdw_ingest *in)
     memset(in->counts, 0, sizeof in->counts);
 }
 
+/* Either thread; transitions are atomic so each is counted and logged once. */
 static void update_watermarks(mdw_ingest *in)
 {
     if (!in->above_high) {
-        if (mdw_queue_above_high_water(in->q)) {
-            in->above_high = 1;
-            in->st.pauses++;
+        if (mdw_queue_above_high_water(in->q) && atomic_exchange(&in->above_high, 1) == 0) {
             mdw_counter_inc(&m_pauses);
+            in->pauses++;
             mdw_info("firehose", "queue above high water: pausing reads", "source=%s depth=%llu",
                      in->o.name, (unsigned long long)mdw_queue_depth(in->q));
         }
-    } else if (mdw_queue_below_low_water(in->q)) {
-        in->above_high = 0;
+    } else if (mdw_queue_below_low_water(in->q) && atomic_exchange(&in->above_high, 0) == 1) {
         mdw_info("firehose", "queue below low water: resuming reads", "source=%s depth=%llu",
                  in->o.name, (unsigned long long)mdw_queue_depth(in->q));
     }
 }
 
-/* Appends the open batch (or the cursor alone when n == 0 and it moved). */
-static int commit(mdw_ingest *in)
+/*
+** One transaction: the batch's events and its cursor, or the cursor alone.
+** On refusal (MDW_EFULL or any other error) nothing is written, the batch is
+** kept for a retry, and `blocked` makes the reader stop reading.
+*/
+static int write_batch(mdw_ingest *in, batch *b)
 {
-    int64_t now = mdw_clock_mono_us(in->clock);
-    if (in->n == 0 && !in->dirty)
-        return 0;
     int rc;
-    if (in->n > 0) {
-        for (size_t i = 0; i < in->n; i++) {
-            in->qev[i].data = in->arena.data + in->ev[i].off;
-            in->qev[i].len = in->ev[i].len;
-            in->qev[i].time_us = in->ev[i].time_us;
+    if (b->n > 0) {
+        for (size_t i = 0; i < b->n; i++) {
+            b->qev[i].data = b->arena.data + b->ev[i].off;
+            b->qev[i].len = b->ev[i].len;
+            b->qev[i].time_us = b->ev[i].time_us;
         }
-        rc = mdw_queue_append(in->q, in->o.source, in->qev, in->n, in->cursor);
+        rc = mdw_queue_append(in->q, in->o.source, b->qev, b->n, b->cursor);
     } else {
-        rc = mdw_queue_commit_cursor(in->q, in->o.source, in->cursor);
+        rc = mdw_queue_commit_cursor(in->q, in->o.source, b->cursor);
     }
     if (rc) {
-        /*
-        ** MDW_EFULL (map full) or any other refusal: keep the batch, stop
-        ** reading, retry later. Never drop; the cursor stays where it was.
-        */
-        if (!in->blocked_full)
+        if (!in->blocked)
             mdw_warn("firehose", "queue refused the batch: ingest paused, retrying",
-                     "source=%s pending=%zu err=\"%s\"", in->o.name, in->n, mdw_strerror(rc));
-        in->blocked_full = 1;
-        in->next_retry_us = now + in->o.retry_us;
-        in->st.full_retries++;
+                     "source=%s pending=%zu err=\"%s\"", in->o.name, b->n, mdw_strerror(rc));
+        in->blocked = 1;
         if (rc == MDW_EFULL)
             mdw_counter_inc(&m_full);
-        return 0;
+        return rc;
     }
-    if (in->blocked_full)
+    if (in->blocked)
         mdw_info("firehose", "queue accepts again", "source=%s", in->o.name);
-    in->blocked_full = 0;
-    if (in->n > 0) {
-        in->st.batches++;
-        mdw_counter_inc(&m_batches);
-    } else {
-        in->st.cursor_commits++;
-        mdw_counter_inc(&m_cursor);
-    }
-    in->committed = in->cursor;
-    in->dirty = 0;
-    in->n = 0;
-    mdw_buf_reset(&in->arena);
-    in->last_commit_us = now;
-    publish_counts(in);
+    in->blocked = 0;
+    mdw_counter_inc(b->n > 0 ? &m_batches : &m_cursor);
+    in->committed = b->cursor;
     update_watermarks(in);
     return 0;
+}
+
+/*
+** LMDB reuses pages freed by the newest transaction only after one more
+** commit, and refused appends commit nothing. Re-storing the cursor already
+** committed (a no-op for its meaning) before a retry lets an append find
+** the room a consumer has just freed.
+*/
+static void before_retry(mdw_ingest *in)
+{
+    int64_t c = in->committed;
+    if (c > 0)
+        mdw_queue_commit_cursor(in->q, in->o.source, c);
+}
+
+static void *writer_main(void *arg)
+{
+    mdw_ingest *in = arg;
+    pthread_mutex_lock(&in->mu);
+    for (;;) {
+        while (!in->job && !in->stop)
+            pthread_cond_wait(&in->cv, &in->mu);
+        if (!in->job)
+            break;
+        pthread_mutex_unlock(&in->mu);
+        int rc = write_batch(in, &in->inflight);
+        pthread_mutex_lock(&in->mu);
+        if (rc) {
+            in->st.full_retries++;
+            if (in->abandon) {
+                in->job = 0; /* shutdown: the cursor was not advanced, nothing is lost */
+                batch_reset(&in->inflight);
+                pthread_cond_broadcast(&in->cv);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            long ns = ts.tv_nsec + (long)(in->o.retry_us % 1000000) * 1000;
+            ts.tv_sec += (time_t)(in->o.retry_us / 1000000) + ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&in->cv, &in->mu, &ts);
+            pthread_mutex_unlock(&in->mu);
+            before_retry(in);
+            pthread_mutex_lock(&in->mu);
+            continue;
+        }
+        if (in->inflight.n > 0)
+            in->st.batches++;
+        else
+            in->st.cursor_commits++;
+        in->job = 0;
+        batch_reset(&in->inflight);
+        pthread_cond_broadcast(&in->cv);
+        if (in->wake)
+            in->wake(in->wake_ctx);
+    }
+    pthread_mutex_unlock(&in->mu);
+    return NULL;
+}
+
+/* Sync mode: the reader writes itself. */
+static int commit_sync(mdw_ingest *in)
+{
+    int64_t now = mdw_clock_mono_us(in->clock);
+    if (in->open.n == 0 && !in->dirty)
+        return 0;
+    in->open.cursor = in->cursor;
+    if (write_batch(in, &in->open)) {
+        in->st.full_retries++;
+        in->next_retry_us = now + in->o.retry_us;
+        return 0;
+    }
+    if (in->open.n > 0)
+        in->st.batches++;
+    else
+        in->st.cursor_commits++;
+    in->dirty = 0;
+    batch_reset(&in->open);
+    in->last_commit_us = now;
+    publish_counts(in);
+    return 0;
+}
+
+/*
+** Async mode: hands the open batch (and the cursor) to the writer when it is
+** free. While it is still writing the previous one, the batch stays open and
+** keeps growing: its events join the next transaction (group commit), so one
+** fsync covers everything read meanwhile.
+*/
+static int handoff(mdw_ingest *in)
+{
+    if (in->open.n == 0 && !in->dirty)
+        return 0;
+    pthread_mutex_lock(&in->mu);
+    if (in->job) {
+        pthread_mutex_unlock(&in->mu);
+        return 0;
+    }
+    batch tmp = in->inflight;
+    in->inflight = in->open;
+    in->open = tmp;
+    in->inflight.cursor = in->cursor;
+    in->job = 1;
+    pthread_cond_broadcast(&in->cv);
+    pthread_mutex_unlock(&in->mu);
+    in->dirty = 0;
+    in->last_commit_us = mdw_clock_mono_us(in->clock);
+    publish_counts(in);
+    return 0;
+}
+
+static int close_batch(mdw_ingest *in)
+{
+    return in->o.async ? handoff(in) : commit_sync(in);
 }
 
 static void advance(mdw_ingest *in, int64_t pos)
@@ -228,34 +402,46 @@ void mdw_ingest_malformed(mdw_ingest *in, mdw_filter_reason r, const void *head,
     mdw_filter_log_malformed(r, head, len, mdw_clock_mono_us(in->clock));
 }
 
-/* Waits out a full batch while the queue refuses it (the caller is blocked). */
+static int writer_busy(mdw_ingest *in)
+{
+    if (!in->o.async)
+        return in->blocked;
+    pthread_mutex_lock(&in->mu);
+    int busy = in->job;
+    pthread_mutex_unlock(&in->mu);
+    return busy;
+}
+
+/* Appends one candidate to the open batch; waits (never drops) when it is full. */
 static int keep(mdw_ingest *in, const void *data, size_t len, int64_t time_us)
 {
-    while (in->arena.len + len > in->o.batch_max_bytes && in->n > 0) {
-        int rc = commit(in);
-        if (rc)
-            return rc;
-        if (in->n > 0) {
-            /* Still refused: the caller ignored should_pause; wait here, never drop. */
-            if (mdw_stop_requested())
-                return MDW_ESTOPPED;
-            struct timespec ts = {0, (long)in->o.retry_us * 1000};
+    batch *b = &in->open;
+    while (b->arena.len + len > in->o.batch_max_bytes && b->n > 0) {
+        /* The caller ignored should_pause for 64 MiB: wait for the writer here. */
+        if (mdw_stop_requested())
+            return MDW_ESTOPPED;
+        if (!writer_busy(in))
+            close_batch(in);
+        if (b->n > 0) {
+            struct timespec ts = {0, 1000000};
             nanosleep(&ts, NULL);
+            if (!in->o.async && in->blocked)
+                before_retry(in);
         }
     }
-    if (in->n == in->cap) {
-        in->cap = in->cap ? in->cap * 2 : 256;
-        in->ev = xrealloc(in->ev, in->cap * sizeof *in->ev);
-        in->qev = xrealloc(in->qev, in->cap * sizeof *in->qev);
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 256;
+        b->ev = xrealloc(b->ev, b->cap * sizeof *b->ev);
+        b->qev = xrealloc(b->qev, b->cap * sizeof *b->qev);
     }
-    pending_ev *e = &in->ev[in->n];
-    e->off = in->arena.len;
+    pending_ev *e = &b->ev[b->n];
+    e->off = b->arena.len;
     e->len = len;
     e->time_us = time_us;
-    int rc = mdw_buf_append(&in->arena, data, len);
+    int rc = mdw_buf_append(&b->arena, data, len);
     if (rc)
         return rc; /* cannot happen: batch_max_bytes >= MDW_MAX_EVENT_BYTES */
-    if (in->n++ == 0)
+    if (b->n++ == 0)
         in->batch_open_us = mdw_clock_mono_us(in->clock);
     return 0;
 }
@@ -286,11 +472,8 @@ static int feed(mdw_ingest *in, const void *data, size_t len, int64_t position, 
     } else if (position > 0) {
         advance(in, position);
     }
-    if (in->n >= in->o.batch_max_events && !in->blocked_full) {
-        int rc = commit(in);
-        if (rc)
-            return rc;
-    }
+    if (in->open.n >= in->o.batch_max_events && !in->blocked)
+        close_batch(in);
     return res;
 }
 
@@ -306,32 +489,25 @@ int mdw_ingest_event_at(mdw_ingest *in, const void *data, size_t len, int64_t po
 
 int mdw_ingest_idle(mdw_ingest *in)
 {
-    if (in->n == 0 || in->blocked_full)
+    if (in->open.n == 0 || in->blocked)
         return 0;
-    return commit(in);
+    return close_batch(in);
 }
 
 int mdw_ingest_tick(mdw_ingest *in)
 {
     int64_t now = mdw_clock_mono_us(in->clock);
-    if (in->blocked_full) {
+    if (!in->o.async && in->blocked) {
         if (now < in->next_retry_us)
             return 0;
-        /*
-        ** LMDB reuses pages freed by the newest transaction only after one
-        ** more commit; refused appends abort and commit nothing. So re-store
-        ** the cursor already committed (a no-op for its meaning) first: when
-        ** a consumer has just drained the queue, the retry then finds room.
-        */
-        if (in->committed > 0)
-            mdw_queue_commit_cursor(in->q, in->o.source, in->committed);
-        return commit(in);
+        before_retry(in);
+        return commit_sync(in);
     }
-    if (in->n > 0) {
-        if (now - in->batch_open_us >= in->o.batch_max_us)
-            return commit(in);
+    if (in->open.n > 0) {
+        if (now - in->batch_open_us >= in->o.batch_max_us && !in->blocked)
+            return close_batch(in);
     } else if (in->dirty && now - in->last_commit_us >= in->o.cursor_interval_us) {
-        return commit(in);
+        return close_batch(in);
     }
     if (in->above_high && now >= in->next_retry_us) {
         in->next_retry_us = now + in->o.retry_us;
@@ -343,10 +519,14 @@ int mdw_ingest_tick(mdw_ingest *in)
 int64_t mdw_ingest_next_tick_us(mdw_ingest *in)
 {
     int64_t now = mdw_clock_mono_us(in->clock), wait = 100000;
-    if (in->blocked_full || in->above_high) {
-        wait = in->next_retry_us - now;
-    } else if (in->n > 0) {
-        wait = in->batch_open_us + in->o.batch_max_us - now;
+    if (in->blocked || in->above_high) {
+        wait = in->o.async && in->blocked ? in->o.retry_us : in->next_retry_us - now;
+    } else if (in->open.n > 0) {
+        /* Writer busy: its completion wakes the caller (mdw_ingest_set_wake). */
+        if (in->o.async && writer_busy(in))
+            wait = in->wake ? 100000 : 1000;
+        else
+            wait = in->batch_open_us + in->o.batch_max_us - now;
     } else if (in->dirty) {
         wait = in->last_commit_us + in->o.cursor_interval_us - now;
     }
@@ -357,21 +537,53 @@ int64_t mdw_ingest_next_tick_us(mdw_ingest *in)
 
 int mdw_ingest_should_pause(const mdw_ingest *in)
 {
-    return in->above_high || in->blocked_full;
+    /*
+    ** Async: while the writer is busy the open batch grows; past 4 batches'
+    ** worth, stop reading too, so a slow disk bounds what is held in memory
+    ** and how far one transaction can overshoot the high-water mark.
+    */
+    return in->above_high || in->blocked ||
+           (in->o.async && in->open.n >= 4 * in->o.batch_max_events);
+}
+
+static void wait_writer_idle(mdw_ingest *in, int64_t max_us)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += (time_t)(max_us / 1000000);
+    pthread_mutex_lock(&in->mu);
+    while (in->job) {
+        if (pthread_cond_timedwait(&in->cv, &in->mu, &dl) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&in->mu);
 }
 
 int mdw_ingest_flush(mdw_ingest *in)
 {
-    int rc = commit(in);
+    if (in->o.async) {
+        /* The writer may hold a batch; then ours goes next. Refused for 5 s: give up. */
+        for (int round = 0; round < 2; round++) {
+            wait_writer_idle(in, 5000000);
+            handoff(in);
+        }
+        wait_writer_idle(in, 5000000);
+        int blocked = in->blocked;
+        stop_writer(in);
+        publish_counts(in);
+        return blocked || in->open.n > 0 ? MDW_EFULL : 0;
+    }
+    commit_sync(in);
     publish_counts(in);
-    if (rc == 0 && in->blocked_full)
-        return MDW_EFULL;
-    return rc;
+    return in->blocked ? MDW_EFULL : 0;
 }
 
 void mdw_ingest_stats_get(const mdw_ingest *in, mdw_ingest_stats *st)
 {
+    pthread_mutex_lock((pthread_mutex_t *)&in->mu);
     *st = in->st;
-    st->pending = in->n;
+    pthread_mutex_unlock((pthread_mutex_t *)&in->mu);
+    st->pending = in->open.n;
     st->paused = mdw_ingest_should_pause(in);
+    st->pauses = in->pauses;
 }

@@ -27,8 +27,20 @@
 ** is dropped: events the caller still delivers while paused join the open
 ** batch.
 **
-** Threading: an mdw_ingest is used by one thread (the source's loop).
-** Counters are process-wide metrics. Time comes from the mdw_clock given.
+** Writing: synced LMDB commits take milliseconds (much more when the disk is
+** busy). In sync mode (default, used by unit tests) the caller's thread
+** appends and waits. In async mode (opts.async, used by the Jetstream
+** client) a writer thread does the transactions: a closed batch is handed
+** over when the writer is free; while it is still writing, the open batch
+** keeps collecting and goes as one transaction next (group commit: one fsync
+** covers everything read meanwhile; a batch can then exceed
+** batch_max_events; past 4 x batch_max_events pending, should_pause says 1
+** until the writer is free). The rules above are unchanged: each transaction holds
+** whole batches and the cursor covering exactly what was read before it.
+**
+** Threading: an mdw_ingest is used by one thread (the source's loop), plus
+** its own writer thread in async mode. Counters are process-wide metrics.
+** Time comes from the mdw_clock given (the writer's retry pacing excepted).
 */
 #ifndef MDW_FIREHOSE_INGEST_H
 #define MDW_FIREHOSE_INGEST_H
@@ -51,14 +63,24 @@ typedef struct mdw_ingest_opts {
     int64_t cursor_interval_us; /* cursor-only commit period when no candidate arrives */
     int64_t retry_us;           /* retry period after MDW_EFULL or while above high water */
     size_t batch_max_bytes;     /* candidate bytes held at most (then the caller is blocked) */
+    int async;                  /* 1: a writer thread does the synced appends (see above) */
 } mdw_ingest_opts;
 
 void mdw_ingest_opts_default(mdw_ingest_opts *o, uint8_t source, const char *name);
 /* batch_max_events and batch_max_ms from the settings. */
 void mdw_ingest_opts_from_config(mdw_ingest_opts *o, const mdw_config *cfg);
 
-/* The queue and clock must outlive the ingest. Reads the stored cursor. */
+/*
+** The queue and clock must outlive the ingest. Reads the stored cursor. With
+** opts.async a writer thread is started (stopped by flush or free).
+*/
 int mdw_ingest_new(mdw_ingest **out, mdw_queue *q, mdw_clock *clock, const mdw_ingest_opts *o);
+/*
+** Async mode: fn(ctx) is called from the writer thread after each finished
+** transaction, so a caller sleeping in its event loop can close the next
+** batch at once (the Jetstream client passes lws_cancel_service).
+*/
+void mdw_ingest_set_wake(mdw_ingest *in, void (*fn)(void *), void *ctx);
 /* Frees without flushing (call mdw_ingest_flush first to keep the open batch). */
 void mdw_ingest_free(mdw_ingest *in);
 

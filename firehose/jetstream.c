@@ -341,6 +341,14 @@ static void wake_cb(lws_sorted_usec_list_t *sul)
     lws_cancel_service(js->ctx);
 }
 
+/* From the ingest's writer thread: a transaction finished, close the next batch now. */
+static void wake_loop(void *arg)
+{
+    mdw_jetstream *js = arg;
+    if (js->ctx)
+        lws_cancel_service(js->ctx);
+}
+
 int mdw_jetstream_new(mdw_jetstream **out, const mdw_jetstream_opts *o, mdw_ingest *in,
                       mdw_clock *clock)
 {
@@ -384,6 +392,7 @@ int mdw_jetstream_new(mdw_jetstream **out, const mdw_jetstream_opts *o, mdw_inge
     }
     js->state = ST_IDLE;
     js->next_connect = mono(js);
+    mdw_ingest_set_wake(in, wake_loop, js);
     *out = js;
     return 0;
 }
@@ -461,6 +470,7 @@ void mdw_jetstream_free(mdw_jetstream *js)
 {
     if (!js)
         return;
+    mdw_ingest_set_wake(js->in, NULL, NULL);
     if (js->ctx)
         lws_context_destroy(js->ctx);
     mdw_jetstream_opts_release(&js->o);

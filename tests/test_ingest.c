@@ -356,6 +356,73 @@ TEST(explicit_positions_for_relay_sources)
     mdw_queue_close(q);
 }
 
+static int wait_depth(mdw_queue *q, uint64_t want)
+{
+    for (int i = 0; i < 400 && mdw_queue_depth(q) != want; i++)
+        usleep(5000);
+    return mdw_queue_depth(q) == want;
+}
+
+/* The writer thread: same rules, group commit, EFULL retried by the writer, no loss. */
+TEST(async_writer_group_commit_and_full_queue)
+{
+    mdw_clock clk;
+    mdw_clock_fake_init(&clk, T0);
+    mdw_queue *q = open_q(TEST_TMPDIR(), 1000000, 10, 2u * 1024 * 1024);
+    ASSERT(q);
+    mdw_ingest_opts o;
+    mdw_ingest_opts_default(&o, MDW_SOURCE_JETSTREAM, "test");
+    o.batch_max_events = 4;
+    o.async = 1;
+    mdw_ingest *in;
+    ASSERT_OK(mdw_ingest_new(&in, q, &clk, &o));
+    for (int i = 0; i < 10; i++)
+        ASSERT_EQ(feed(in, T0 + i, "delete", ""), MDW_FILTER_PASS);
+    ASSERT_EQ(feed(in, T0 + 50, "create", "plain"), MDW_FILTER_DROP);
+    ASSERT_OK(mdw_ingest_idle(in));
+    for (int i = 0; i < 400 && mdw_ingest_committed_cursor(in) != T0 + 50; i++) {
+        usleep(5000);
+        mdw_ingest_idle(in); /* hands the rest over once the writer is free */
+        mdw_ingest_tick(in);
+        mdw_clock_fake_advance(&clk, 10000);
+    }
+    ASSERT(wait_depth(q, 10));
+    ASSERT_EQ(stored(q), T0 + 50);
+    /* Fill the 2 MiB map: the writer is refused, reading pauses. */
+    size_t big = 20000;
+    char *text = xmalloc(big + 1);
+    memset(text, 'x', big);
+    text[big] = '\0';
+    memcpy(text, "#atr_00000001 ", 14);
+    mdw_log_level lvl = mdw_log_get_level();
+    mdw_log_set_level(MDW_LOG_ERROR);
+    int fed = 0;
+    for (int spins = 0; !mdw_ingest_should_pause(in) && spins < 4000; spins++) {
+        if (fed < 1000) {
+            ASSERT_EQ(feed(in, T0 + 100 + fed, "create", text), MDW_FILTER_PASS);
+            fed++;
+        }
+        mdw_ingest_idle(in);
+        usleep(100);
+    }
+    ASSERT_MSG(mdw_ingest_should_pause(in), "never paused after %d events", fed);
+    int64_t before = stored(q);
+    usleep(120000);
+    ASSERT_EQ(stored(q), before);
+    uint64_t got = drain(q);
+    for (int i = 0; i < 400 && mdw_ingest_should_pause(in); i++)
+        usleep(5000);
+    ASSERT_EQ(mdw_ingest_should_pause(in), 0);
+    ASSERT_OK(mdw_ingest_flush(in));
+    got += drain(q);
+    mdw_log_set_level(lvl);
+    ASSERT_EQ(got, (uint64_t)fed + 10);
+    ASSERT_EQ(stored(q), T0 + 100 + fed - 1);
+    free(text);
+    mdw_ingest_free(in);
+    mdw_queue_close(q);
+}
+
 int main(void)
 {
     mdw_log_set_level(MDW_LOG_WARN);
@@ -366,5 +433,6 @@ int main(void)
     RUN(backpressure_hysteresis);
     RUN(queue_full_pauses_and_retries_without_loss);
     RUN(explicit_positions_for_relay_sources);
+    RUN(async_writer_group_commit_and_full_queue);
     return TEST_REPORT();
 }

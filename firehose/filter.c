@@ -15,7 +15,6 @@ typedef struct scan {
     int64_t time_us;
     const char *kind, *op, *coll;
     size_t kind_len, op_len, coll_len;
-    int time_only; /* mdw_filter_time_us(): stop as soon as time_us is read */
 } scan;
 
 static inline const char *skip_ws(const char *p, const char *e)
@@ -112,8 +111,6 @@ static const char *parse_time(const char *p, const char *e, scan *s)
 
 static int top_done(const scan *s)
 {
-    if (s->time_only)
-        return s->has_time || s->time_bad;
     if (!(s->has_time || s->time_bad) || !s->kind)
         return 0;
     if (KEY_IS(s->kind, s->kind_len, "commit"))
@@ -171,7 +168,7 @@ static int walk(const char **pp, const char *e, scan *s, int level)
             p = take_str(p, e, &s->op, &s->op_len);
         } else if (level == 1 && *p == '"' && KEY_IS(k, klen, "collection")) {
             p = take_str(p, e, &s->coll, &s->coll_len);
-        } else if (level == 0 && *p == '{' && KEY_IS(k, klen, "commit") && !s->time_only) {
+        } else if (level == 0 && *p == '{' && KEY_IS(k, klen, "commit")) {
             int rc = walk(&p, e, s, 1);
             if (rc != WALK_END)
                 return rc;
@@ -260,15 +257,12 @@ int mdw_filter_event(const void *data, size_t len, mdw_filter_verdict *v)
 
 int mdw_filter_time_us(const void *data, size_t len, int64_t *time_us)
 {
-    const char *p = data, *e = (const char *)data + len;
-    if (len > MDW_MAX_EVENT_BYTES || !looks_like_object(&p, e))
+    /* The same walk as the filter, so both always agree on what time_us is. */
+    mdw_filter_verdict v;
+    mdw_filter_event(data, len, &v);
+    if (!v.has_time)
         return MDW_EMALFORMED;
-    scan s;
-    memset(&s, 0, sizeof s);
-    s.time_only = 1;
-    if (walk(&p, e, &s, 0) == WALK_ERR || !s.has_time || s.time_bad)
-        return MDW_EMALFORMED;
-    *time_us = s.time_us;
+    *time_us = v.time_us;
     return 0;
 }
 

@@ -78,7 +78,7 @@ const char *mdw_filter_reason_name(mdw_filter_reason r);
 const char *mdw_filter_result_name(mdw_filter_result r);
 
 /*
-** Extracts the top-level integer time_us only (same walk). 0 or
+** Extracts the top-level integer time_us (the same walk as the filter). 0 or
 ** MDW_EMALFORMED. Exposed for tests, fuzzing and tools.
 */
 int mdw_filter_time_us(const void *data, size_t len, int64_t *time_us);

@@ -13,7 +13,9 @@ want_n=$(wc -l <"$T/want.jsonl")
 maxt=$(max_time "$T/s.jsonl")
 start_replay "$T/s.jsonl"
 start_meadow --queue_high_water 100 --queue_low_water 20 --batch_max_events 20
-sleep 1.5
+i=0
+while [ "$(qdepth)" -lt 100 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 0.5
 d1=$(qdepth); c1=$(qcursor)
 sleep 1
 d2=$(qdepth); c2=$(qcursor)

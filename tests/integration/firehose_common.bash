@@ -22,10 +22,19 @@ start_replay() {
 
 # start_meadow [setting flags...]: `meadow firehose` against the replay server.
 start_meadow() {
+  local want=$(($(count_starts) + 1)) i=0
   "$MEADOW" --data "$DATA" --jetstream_urls "ws://127.0.0.1:$RP_PORT/subscribe" \
     --backoff_min_ms 50 --backoff_max_ms 400 "$@" firehose 2>>"$T/meadow.log" &
   MD_PID=$!
   PIDS+=("$MD_PID")
+  # Until its signal handlers are installed (it logs "starting"), SIGTERM would kill it.
+  while [ "$(count_starts)" -lt "$want" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+}
+
+count_starts() {
+  local c
+  c=$(grep -c 'msg="starting"' "$T/meadow.log" 2>/dev/null)
+  echo "${c:-0}"
 }
 
 stop_meadow() { # SIGTERM and wait; the exit code goes to MD_RC

@@ -10,20 +10,24 @@
 "$TOOLS/gen_stream" --start-us $START_US --count 6000 --seed 31 --rate 500 --no-candidates >"$T/q.jsonl"
 expect_eq "stream has no candidates" "$("$TOOLS/ref_filter" <"$T/q.jsonl" | wc -l)" 0
 maxt=$(max_time "$T/q.jsonl")
-# The server pauses 2.5 s after 2000 events (of ~4800 it sends: likes are not wanted).
-start_replay "$T/q.jsonl" --pause-after 2000 --pause-ms 2500
-start_meadow --watchdog_s 4
-sleep 1.5
+# The server pauses 4 s after 2000 events (of ~4800 it sends: likes are not wanted).
+start_replay "$T/q.jsonl" --pause-after 2000 --pause-ms 4000
+start_meadow --watchdog_s 6
+i=0
+while ! grep -q "replay: paused" "$T/replay.log" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+sleep 1.5 # the client commits the cursor alone at least once a second
 mid=$(qcursor)
+resumed=$(grep -c "replay: resumed" "$T/replay.log")
 # Time of the 2000th event the server sent (posts and identity; likes etc. are filtered out).
 t2000=$(grep -E '"kind":"identity"|"collection":"app.bsky.feed.post"' "$T/q.jsonl" | sed -n 2000p |
   grep -o '"time_us":[0-9]*' | cut -d: -f2)
+expect_eq "server still paused at the check" "$resumed" 0
 check "cursor stored during the pause" test "${mid/none/0}" -ge $((t2000 - 40000))
 expect_eq "no event queued" "$(qdepth)" 0
 if wait_cursor "$maxt" 20; then ok "quiet stream: cursor reaches the end"; else bad "quiet stream: cursor reaches the end" "cursor $(qcursor) want $maxt"; fi
-# Silence after the end of the file: the watchdog (4 s) reconnects.
+# Silence after the end of the file: the watchdog (6 s) reconnects.
 i=0
-while ! grep -q "jetstream silent" "$T/meadow.log" && [ $i -lt 60 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q "jetstream silent" "$T/meadow.log" && [ $i -lt 90 ]; do sleep 0.1; i=$((i + 1)); done
 expect_contains "watchdog reconnects a silent server" "$(cat "$T/meadow.log")" "jetstream silent"
 stop_meadow
 expect_eq "exit 0" "$MD_RC" 0

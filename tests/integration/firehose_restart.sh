@@ -14,7 +14,7 @@
 maxt=$(max_time "$T/s.jsonl")
 
 start_replay "$T/s.jsonl" --drop-after 3000 --rate 6000
-start_meadow
+start_meadow --watchdog_s 3
 prev=0 inv_ok=1
 check_invariants() { # client stopped: compare the stored cursor with the stored events
   local c dmax
@@ -30,8 +30,8 @@ check_invariants() { # client stopped: compare the stored cursor with the stored
 for round in 1 2 3 4 5 6 7; do
   sleep 0.$((3 + round % 4))
   case $((round % 3)) in
-  1) kill -KILL "$MD_PID"; wait "$MD_PID" 2>/dev/null; check_invariants; start_meadow ;;
-  2) stop_meadow; expect_eq "round $round: SIGTERM exits 0" "$MD_RC" 0; check_invariants; start_meadow ;;
+  1) kill -KILL "$MD_PID"; wait "$MD_PID" 2>/dev/null; check_invariants; start_meadow --watchdog_s 3 ;;
+  2) stop_meadow; expect_eq "round $round: SIGTERM exits 0" "$MD_RC" 0; check_invariants; start_meadow --watchdog_s 3 ;;
   0) kill -KILL "$RP_PID"; wait "$RP_PID" 2>/dev/null; sleep 0.2; start_replay "$T/s.jsonl" --drop-after 3000 --rate 6000 ;;
   esac
 done

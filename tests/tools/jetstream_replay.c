@@ -317,6 +317,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 }
                 if (pause_after > 0 && !c->paused_once && c->sent >= pause_after) {
                     c->paused_once = c->paused = 1;
+                    if (!quiet)
+                        fprintf(stderr, "replay: paused after %ld events\n", c->sent);
                     lws_set_timer_usecs(wsi, (lws_usec_t)pause_ms * 1000);
                     return 0;
                 }
@@ -347,6 +349,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
     case LWS_CALLBACK_TIMER:
         if (c->paused) {
+            if (!quiet && !c->throttled)
+                fprintf(stderr, "replay: resumed after pause\n");
             c->paused = 0;
             lws_callback_on_writable(wsi);
         }

@@ -24,8 +24,8 @@ done_rounds=0
 for r in $(seq 1 "$rounds"); do
   if [ "$r" -gt "$min_rounds" ] && [ $((SECONDS - start)) -ge "$budget_s" ]; then break; fi
   done_rounds=$r
-  "$TOOLS/queue_crash" writer "$Q" "$W" 2>>"$T/writer.err" & wpid=$!
-  "$TOOLS/queue_crash" consumer "$Q" "$C" 2>>"$T/consumer.err" & cpid=$!
+  "$TOOLS/queue_crash" writer "$Q" "$W" 2>"$T/writer.err" & wpid=$!
+  "$TOOLS/queue_crash" consumer "$Q" "$C" 2>"$T/consumer.err" & cpid=$!
   PIDS=("$hpid" "$wpid" "$cpid")
   # Kill mid-work, not mid-startup: wait for this writer's first commit (a
   # loaded machine can take a second to start a sanitized binary).
@@ -42,8 +42,8 @@ for r in $(seq 1 "$rounds"); do
   { wait "$wpid"; wrc=$?; wait "$cpid"; crc=$?; } 2>/dev/null
   PIDS=("$hpid")
   # 137 = killed by SIGKILL; anything else means the process failed on its own.
-  if [ "$wrc" -eq 137 ]; then kills_w=$((kills_w + 1)); else bad "round $r writer killed" "exit $wrc: $(tail -3 "$T/writer.err")"; fi
-  if [ "$crc" -eq 137 ]; then kills_c=$((kills_c + 1)); else bad "round $r consumer killed" "exit $crc: $(tail -3 "$T/consumer.err")"; fi
+  if [ "$wrc" -eq 137 ]; then kills_w=$((kills_w + 1)); else bad "round $r writer killed" "exit $wrc after ${i}0 ms start wait: $(cat "$T/writer.err")"; fi
+  if [ "$crc" -eq 137 ]; then kills_c=$((kills_c + 1)); else bad "round $r consumer killed" "exit $crc: $(cat "$T/consumer.err")"; fi
   out=$("$TOOLS/queue_crash" check "$Q" "$W" "$C" 2>&1); rc=$?
   n=$(echo "$out" | sed -n 's/.*stale_readers_cleared=\([0-9]*\).*/\1/p'); stale=$((stale + ${n:-0}))
   if [ $rc -eq 0 ]; then checks_ok=$((checks_ok + 1)); ok "round $r invariants"; else bad "round $r invariants" "$out"; fi

@@ -169,7 +169,7 @@ static void node_free(lx_node *n)
 {
     free(n->const_s);
     free(n->default_s);
-    for (size_t i = 0; i < n->n_enum; i++)
+    for (size_t i = 0; n->enum_s && i < n->n_enum; i++)
         free(n->enum_s[i]);
     free(n->enum_s);
     free(n->enum_msg);

@@ -243,6 +243,19 @@ static int percent_decodes(const char *s, size_t n)
     return need == 0;
 }
 
+#define ALNUM_CHARS ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1
+/* INVALID_CHAR_REGEXP's complement: the bytes an AT-URI may hold. */
+static const unsigned char at_uri_char[256] = {
+    ALNUM_CHARS, ['.'] = 1, ['_'] = 1,  ['~'] = 1, [':'] = 1, ['@'] = 1,  ['!'] = 1,
+    ['$'] = 1,   ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1,  ['+'] = 1,
+    [','] = 1,   [';'] = 1, ['='] = 1,  ['%'] = 1, ['/'] = 1, ['\\'] = 1, ['['] = 1,
+    [']'] = 1,   ['#'] = 1, ['?'] = 1,  ['-'] = 1};
+/* BASIC_JSON_POINTER_REGEXP's characters, for the fragment. */
+static const unsigned char json_pointer_char[256] = {
+    ALNUM_CHARS, ['.'] = 1,  ['_'] = 1, ['~'] = 1, [':'] = 1, ['@'] = 1, ['!'] = 1, ['$'] = 1,
+    ['&'] = 1,   ['\''] = 1, [')'] = 1, ['('] = 1, ['*'] = 1, ['+'] = 1, [','] = 1, [';'] = 1,
+    ['='] = 1,   ['%'] = 1,  ['['] = 1, [']'] = 1, ['/'] = 1, ['-'] = 1};
+
 /*
 ** isAtUriString (strict): at://authority[/collection[/rkey]], ASCII from a
 ** fixed set, authority a DID or handle, collection an NSID, rkey a record
@@ -253,11 +266,9 @@ int lexicon__is_at_uri(const char *s, size_t n)
 {
     if (n > 8192 || n < 5 || memcmp(s, "at://", 5) != 0)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(is_alnum(c) || strchr("._~:@!$&'()*+,;=%/\\[]#?-", c)) || c == 0)
+    for (size_t i = 0; i < n; i++)
+        if (!at_uri_char[(unsigned char)s[i]])
             return 0;
-    }
     size_t i = 5, a0 = i;
     while (i < n && s[i] != '/' && s[i] != '?' && s[i] != '#')
         i++;
@@ -288,11 +299,9 @@ int lexicon__is_at_uri(const char *s, size_t n)
         size_t hn = n - i - 1;
         if (hn == 0 || h[0] != '/')
             return 0;
-        for (size_t k = 0; k < hn; k++) {
-            unsigned char c = (unsigned char)h[k];
-            if (!(is_alnum(c) || strchr("._~:@!$&')(*+,;=%[]/-", c)))
+        for (size_t k = 0; k < hn; k++)
+            if (!json_pointer_char[(unsigned char)h[k]])
                 return 0;
-        }
         if (!percent_decodes(h, hn))
             return 0;
         i = n;
@@ -550,7 +559,6 @@ int lexicon__base64_len(const char *s, size_t n, size_t *outlen)
     }
     if (n % 4 == 1 || (pad && (n + pad) % 4 != 0))
         return 0;
-    unsigned last = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int v = (c >= 'A' && c <= 'Z')   ? c - 'A'
@@ -561,10 +569,7 @@ int lexicon__base64_len(const char *s, size_t n, size_t *outlen)
                                          : -1;
         if (v < 0)
             return 0;
-        last = (unsigned)v;
     }
-    if ((n % 4 == 2 && (last & 0x0f)) || (n % 4 == 3 && (last & 0x03)))
-        return 0;
     *outlen = n / 4 * 3 + (n % 4 == 2 ? 1 : n % 4 == 3 ? 2 : 0);
     return 1;
 }

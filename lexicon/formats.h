@@ -25,7 +25,7 @@ int lexicon__is_uri(const char *s, size_t n);
 int lexicon__is_tid(const char *s, size_t n);
 int lexicon__is_record_key(const char *s, size_t n);
 int lexicon__is_language(const char *s, size_t n);
-/* Standard base64 (padding optional, trailing bits zero); *outlen = decoded size. */
+/* Standard base64, padding optional, leftover bits ignored (as Node's Buffer); *outlen = size. */
 int lexicon__base64_len(const char *s, size_t n, size_t *outlen);
 
 /* Number of UTF-16 code units of UTF-8 text (invalid bytes count one each). */

@@ -97,6 +97,7 @@ typedef struct lx_node lx_node;
 
 typedef struct lx_prop {
     char *name;
+    size_t name_len;
     lx_node *def;
     unsigned char required, nullable;
 } lx_prop;
@@ -137,6 +138,7 @@ struct lx_node {
 
 typedef struct lx_def {
     char *nsid, *name;
+    size_t nsid_len, name_len;
     lx_node *node;
 } lx_def;
 
@@ -353,6 +355,7 @@ static int compile_object(loader *ld, const cJSON *j, lx_node *n, int depth)
     {
         lx_prop *pr = &n->props[n->n_props++];
         pr->name = xstrdup(p->string);
+        pr->name_len = strlen(p->string);
         int rc = compile(ld, p, &pr->def, depth + 1);
         if (rc)
             return rc;
@@ -492,8 +495,8 @@ static lx_node *find_def(const mdw_lexicon *lex, const char *nsid, size_t nsid_l
 {
     for (size_t i = 0; i < lex->n_defs; i++) {
         const lx_def *d = &lex->defs[i];
-        if (strlen(d->nsid) == nsid_len && !memcmp(d->nsid, nsid, nsid_len) &&
-            strlen(d->name) == frag_len && !memcmp(d->name, frag, frag_len))
+        if (d->nsid_len == nsid_len && d->name_len == frag_len &&
+            !memcmp(d->nsid, nsid, nsid_len) && !memcmp(d->name, frag, frag_len))
             return d->node;
     }
     return NULL;
@@ -547,6 +550,8 @@ static int add_doc(loader *ld, const char *text, size_t len)
         lx_def *nd = &lex->defs[lex->n_defs++];
         nd->nsid = xstrndup(id->valuestring, idlen);
         nd->name = xstrdup(d->string);
+        nd->nsid_len = idlen;
+        nd->name_len = strlen(d->string);
         nd->node = n;
     }
 out:
@@ -808,19 +813,43 @@ static int push(vctx *c, const char *key, int idx)
     return 0;
 }
 
+#define LX_MAX_FAST_PROPS 64
+
 static int v_object(vctx *c, const lx_node *def, const cJSON *v)
 {
     if (!is_objlike(v))
         return verr(c, "must be an object");
-    int isobj = cJSON_IsObject(v);
+    /*
+    ** One pass over the record's members finds each property's value (the
+    ** last of duplicates wins, as in JSON.parse); then properties are checked
+    ** in the document's order, as the reference does.
+    */
+    const cJSON *found[LX_MAX_FAST_PROPS];
+    int fast = def->n_props <= LX_MAX_FAST_PROPS;
+    if (fast) {
+        memset(found, 0, def->n_props * sizeof found[0]);
+        if (cJSON_IsObject(v))
+            for (const cJSON *m = v->child; m; m = m->next) {
+                if (!m->string)
+                    continue;
+                size_t kl = strlen(m->string);
+                for (size_t i = 0; i < def->n_props; i++)
+                    if (def->props[i].name_len == kl &&
+                        !memcmp(def->props[i].name, m->string, kl)) {
+                        found[i] = m;
+                        break;
+                    }
+            }
+    }
     for (size_t i = 0; i < def->n_props; i++) {
         const lx_prop *p = &def->props[i];
         const cJSON *kv = NULL;
-        if (isobj)
+        if (fast)
+            kv = found[i];
+        else if (cJSON_IsObject(v))
             for (const cJSON *m = v->child; m; m = m->next)
-                if (m->string && !strcmp(m->string, p->name)) {
-                    kv = m; /* cJSON keeps duplicates: the last one wins, as in JSON.parse */
-                }
+                if (m->string && !strcmp(m->string, p->name))
+                    kv = m;
         if (kv && cJSON_IsNull(kv) && p->nullable)
             continue;
         if (!kv && !p->required)

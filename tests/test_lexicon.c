@@ -152,6 +152,168 @@ TEST(moderation_action_paths_and_messages)
     mdw_lexicon_free(lex);
 }
 
+TEST(formats_accept_and_refuse)
+{
+#define YES(f, s) ASSERT_MSG(f(s, strlen(s)), "%s should accept %s", #f, s)
+#define NO(f, s)  ASSERT_MSG(!f(s, strlen(s)), "%s should refuse %s", #f, s)
+    YES(lexicon__is_did, "did:plc:ewvi7nxzyoun6zhxrhs64oiz");
+    YES(lexicon__is_did, "did:web:localhost%3A8080");
+    NO(lexicon__is_did, "did:plc:");
+    NO(lexicon__is_did, "did:Plc:x");
+    NO(lexicon__is_did, "did:plc:x%");
+    YES(lexicon__is_handle, "alice.bsky.social");
+    NO(lexicon__is_handle, "alice");
+    NO(lexicon__is_handle, "alice.1com");
+    NO(lexicon__is_handle, "a-.com");
+    YES(lexicon__is_nsid, "net.atrarium.community.config");
+    NO(lexicon__is_nsid, "net.atrarium");
+    NO(lexicon__is_nsid, "net.atrarium.foo-bar");
+    YES(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc");
+    YES(lexicon__is_at_uri, "at://alice.test/app.bsky.feed.post/3kabc#/a%E2%82%AC");
+    NO(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc/");
+    NO(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc?x");
+    NO(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc#/%C0%80");
+    NO(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc#/%E2%82");
+    NO(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc#/%");
+    YES(lexicon__is_datetime, "2024-02-30T00:00:00Z");
+    YES(lexicon__is_datetime, "0000-01-01T01:00:00+01:00");
+    NO(lexicon__is_datetime, "0000-01-01T00:59:59+01:00");
+    NO(lexicon__is_datetime, "9999-12-31T23:00:00-01:00");
+    NO(lexicon__is_datetime, "2024-01-01T00:00:60Z");
+    NO(lexicon__is_datetime, "2024-01-00T00:00:00Z");
+    NO(lexicon__is_datetime, "2024-01-01T00:00:00");
+    YES(lexicon__is_cid, "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm");
+    YES(lexicon__is_cid, "QmY7Yh4UquoXHLPFo2XbhXkhBvFoPwmQUSa92pxnxjQuPU");
+    NO(lexicon__is_cid, "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hp");
+    NO(lexicon__is_cid, "zQmY7Yh4UquoXHLPFo2XbhXkhBvFoPwmQUSa92pxnxjQuPU");
+    YES(lexicon__is_uri, "https://example.com");
+    NO(lexicon__is_uri, "https://exa mple.com");
+    NO(lexicon__is_uri, "https:/x");
+    YES(lexicon__is_tid, "3kfwpqaijmk2c");
+    NO(lexicon__is_tid, "kkfwpqaijmk2c");
+    YES(lexicon__is_record_key, "self");
+    NO(lexicon__is_record_key, "..");
+    YES(lexicon__is_language, "zh-Hant-TW");
+    NO(lexicon__is_language, "en_US");
+    NO(lexicon__is_language, "en\n");
+    size_t len;
+    ASSERT(lexicon__base64_len("AQIDBA==", 8, &len) && len == 4);
+    ASSERT(lexicon__base64_len("AQIDBA", 6, &len) && len == 4);
+    ASSERT(!lexicon__base64_len("A", 1, &len));
+#undef YES
+#undef NO
+}
+
+TEST(graphemes_count_clusters)
+{
+    const char *family = "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7";
+    ASSERT_EQ(lexicon__graphemes(family, strlen(family), SIZE_MAX), 1);
+    ASSERT_EQ(lexicon__graphemes("e\xcc\x81"
+                                 "a",
+                                 4, SIZE_MAX),
+              2);
+    ASSERT_EQ(lexicon__graphemes("\r\n\r\n", 4, SIZE_MAX), 2);
+    ASSERT_EQ(lexicon__graphemes("abcdef", 6, 2), 3);          /* stops past the limit */
+    ASSERT_EQ(lexicon__graphemes("\xff\xfe", 2, SIZE_MAX), 2); /* invalid bytes: one each */
+    ASSERT_EQ(lexicon__utf16_len("a\xf0\x9f\x98\x80", 5), 3);
+}
+
+static const char *const defs_doc =
+    "{\"lexicon\":1,\"id\":\"com.example.t.defs\",\"defs\":{\"pt\":{\"type\":\"object\","
+    "\"required\":[\"x\"],\"properties\":{\"x\":{\"type\":\"integer\"}}}}}";
+
+TEST(loader_refuses_bad_documents)
+{
+    const char *bad[] = {
+        "not json",
+        "{\"lexicon\":2,\"id\":\"com.example.t.a\",\"defs\":{}}",
+        "{\"lexicon\":1,\"id\":\"nope\",\"defs\":{}}",
+        "{\"lexicon\":1,\"id\":\"com.example.t.a\"}",
+        "{\"lexicon\":1,\"id\":\"com.example.t.a\",\"defs\":{\"main\":{\"type\":\"wat\"}}}",
+        "{\"lexicon\":1,\"id\":\"com.example.t.a\",\"defs\":{\"main\":{\"type\":\"string\","
+        "\"format\":\"email\"}}}",
+        "{\"lexicon\":1,\"id\":\"com.example.t.a\",\"defs\":{\"main\":{\"type\":\"object\","
+        "\"required\":[\"y\"],\"properties\":{}}}}",
+        "{\"lexicon\":1,\"id\":\"com.example.t.a\",\"defs\":{\"main\":{\"type\":\"ref\","
+        "\"ref\":\"com.example.t.nowhere#x\"}}}",
+        "{\"lexicon\":1,\"id\":\"com.example.t.a\",\"defs\":{\"main\":{\"type\":\"integer\","
+        "\"maximum\":1.5}}}",
+        "{\"lexicon\":1,\"id\":\"com.example.t.a\",\"defs\":{\"other\":{\"type\":\"record\","
+        "\"record\":{\"type\":\"object\",\"properties\":{}}}}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mdw_lexicon *lex;
+        ASSERT_OK(mdw_lexicon_new(&lex));
+        int rc = mdw_lexicon_add_doc(lex, bad[i], strlen(bad[i]), "test");
+        mdw_lexicon_free(lex);
+        ASSERT_MSG(rc == MDW_EMALFORMED, "document %zu loaded (rc %d)", i, rc);
+    }
+    mdw_lexicon *lex;
+    ASSERT_OK(mdw_lexicon_new(&lex));
+    ASSERT_OK(mdw_lexicon_add_doc(lex, defs_doc, strlen(defs_doc), "test"));
+    ASSERT_EQ(mdw_lexicon_add_doc(lex, defs_doc, strlen(defs_doc), "test"), MDW_EMALFORMED);
+    mdw_lexicon_free(lex);
+    ASSERT(mdw_lexicon_load_dir(&lex, "/nonexistent-meadow-dir") < 0);
+    ASSERT(lex == NULL);
+}
+
+TEST(refs_across_documents_and_recursion_depth)
+{
+    const char *doc =
+        "{\"lexicon\":1,\"id\":\"com.example.t.rec\",\"defs\":{\"main\":{\"type\":\"record\","
+        "\"key\":\"any\",\"record\":{\"type\":\"object\",\"properties\":{\"p\":{\"type\":\"ref\","
+        "\"ref\":\"com.example.t.defs#pt\"},\"tree\":{\"type\":\"ref\",\"ref\":\"#node\"}}}},"
+        "\"node\":{\"type\":\"object\",\"properties\":{\"kids\":{\"type\":\"array\",\"items\":{"
+        "\"type\":\"ref\",\"ref\":\"#node\"}}}}}}";
+    mdw_lexicon *lex;
+    ASSERT_OK(mdw_lexicon_new(&lex));
+    ASSERT_OK(mdw_lexicon_add_doc(lex, defs_doc, strlen(defs_doc), "test"));
+    ASSERT_OK(mdw_lexicon_add_doc(lex, doc, strlen(doc), "test"));
+    char err[512];
+    ASSERT_OK(check(lex, "com.example.t.rec", "{\"$type\":\"com.example.t.rec\",\"p\":{\"x\":1}}",
+                    err, sizeof err));
+    ASSERT_EQ(check(lex, "com.example.t.rec", "{\"$type\":\"com.example.t.rec\",\"p\":{}}", err,
+                    sizeof err),
+              MDW_EINVALID);
+    ASSERT_STREQ(err, "Record/p must have the property \"x\"");
+    /* a recursive definition: 20 levels pass, 40 (80 path segments) are refused */
+    char deep[2048];
+    for (int levels = 20; levels <= 40; levels += 20) {
+        size_t w =
+            (size_t)snprintf(deep, sizeof deep, "{\"$type\":\"com.example.t.rec\",\"tree\":");
+        for (int i = 0; i < levels; i++)
+            w += (size_t)snprintf(deep + w, sizeof deep - w, "{\"kids\":[");
+        w += (size_t)snprintf(deep + w, sizeof deep - w, "{}");
+        for (int i = 0; i < levels; i++)
+            w += (size_t)snprintf(deep + w, sizeof deep - w, "]}");
+        snprintf(deep + w, sizeof deep - w, "}");
+        int rc = check(lex, "com.example.t.rec", deep, err, sizeof err);
+        if (levels == 20)
+            ASSERT_OK(rc);
+        else {
+            ASSERT_EQ(rc, MDW_EINVALID);
+            ASSERT_CONTAINS(err, "is nested too deeply");
+        }
+    }
+    mdw_lexicon_free(lex);
+}
+
+TEST(error_buffer_is_bounded)
+{
+    mdw_lexicon *lex;
+    ASSERT_OK(mdw_lexicon_load_builtin(&lex));
+    char err[16];
+    ASSERT_EQ(check(lex, "net.atrarium.community.config",
+                    "{\"$type\":\"net.atrarium.community.config\",\"name\":5}", err, sizeof err),
+              MDW_EINVALID);
+    ASSERT_STREQ(err, "Record/name mus");
+    cJSON *j = cJSON_Parse("{\"$type\":\"net.atrarium.community.config\",\"name\":5}");
+    ASSERT_EQ(mdw_lexicon_validate_record(lex, "net.atrarium.community.config", j, NULL, 0),
+              MDW_EINVALID);
+    cJSON_Delete(j);
+    mdw_lexicon_free(lex);
+}
+
 TEST(app_rules)
 {
     char err[256];
@@ -185,6 +347,11 @@ int main(void)
     RUN(builtin_and_dir_load_the_same_documents);
     RUN(unknown_nsid_is_not_found);
     RUN(moderation_action_paths_and_messages);
+    RUN(formats_accept_and_refuse);
+    RUN(graphemes_count_clusters);
+    RUN(loader_refuses_bad_documents);
+    RUN(refs_across_documents_and_recursion_depth);
+    RUN(error_buffer_is_bounded);
     RUN(app_rules);
     return TEST_REPORT();
 }

@@ -585,19 +585,34 @@ size_t lexicon__utf16_len(const char *s, size_t n)
     return units;
 }
 
+/*
+** utf8proc gives the UAX #29 breaks of its Unicode version, which predates
+** rule GB9c (Unicode 15.1): a consonant, then extends and linkers with at
+** least one linker, does not break before the next consonant. The reference
+** (Node's ICU) applies it, so it is added here: conj tracks that sequence.
+*/
 size_t lexicon__graphemes(const char *s, size_t n, size_t limit)
 {
     size_t count = 0;
     utf8proc_int32_t state = 0, prev = -1;
+    int conj = 0; /* 0 none, 1 after a consonant, 2 after a consonant and a linker */
     for (size_t i = 0; i < n;) {
         int32_t c;
         i += utf8_next(s + i, n - i, &c);
         if (c < 0)
             c = 0xfffd;
-        if (prev < 0 || utf8proc_grapheme_break_stateful(prev, c, &state)) {
-            if (++count > limit)
-                return count;
-        }
+        int brk = prev < 0 || utf8proc_grapheme_break_stateful(prev, c, &state);
+        int cls = lexicon__incb(c);
+        if (brk && conj == 2 && cls == LEXICON_INCB_CONSONANT)
+            brk = 0;
+        if (cls == LEXICON_INCB_CONSONANT)
+            conj = 1;
+        else if (conj && cls == LEXICON_INCB_LINKER)
+            conj = 2;
+        else if (!(conj && cls == LEXICON_INCB_EXTEND))
+            conj = 0;
+        if (brk && ++count > limit)
+            return count;
         prev = c;
     }
     return count;

@@ -37,4 +37,8 @@ size_t lexicon__utf16_len(const char *s, size_t n);
 */
 size_t lexicon__graphemes(const char *s, size_t n, size_t limit);
 
+/* Indic_Conjunct_Break class of a code point (lexicon/incb.c, generated), for rule GB9c. */
+enum { LEXICON_INCB_NONE, LEXICON_INCB_CONSONANT, LEXICON_INCB_EXTEND, LEXICON_INCB_LINKER };
+int lexicon__incb(int32_t c);
+
 #endif

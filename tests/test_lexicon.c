@@ -216,6 +216,14 @@ TEST(graphemes_count_clusters)
     ASSERT_EQ(lexicon__graphemes("abcdef", 6, 2), 3);          /* stops past the limit */
     ASSERT_EQ(lexicon__graphemes("\xff\xfe", 2, SIZE_MAX), 2); /* invalid bytes: one each */
     ASSERT_EQ(lexicon__utf16_len("a\xf0\x9f\x98\x80", 5), 3);
+    /* GB9c: KA VIRAMA SSA is one cluster; KA AA VIRAMA SSA is two */
+    ASSERT_EQ(lexicon__graphemes("\xe0\xa4\x95\xe0\xa5\x8d\xe0\xa4\xb7", 9, SIZE_MAX), 1);
+    ASSERT_EQ(lexicon__graphemes("\xe0\xa4\x95\xe0\xa4\xbe\xe0\xa5\x8d\xe0\xa4\xb7", 12, SIZE_MAX),
+              2);
+    ASSERT_EQ(lexicon__incb(0x094d), LEXICON_INCB_LINKER);
+    ASSERT_EQ(lexicon__incb(0x0915), LEXICON_INCB_CONSONANT);
+    ASSERT_EQ(lexicon__incb(0x200d), LEXICON_INCB_EXTEND);
+    ASSERT_EQ(lexicon__incb('a'), LEXICON_INCB_NONE);
 }
 
 static const char *const defs_doc =

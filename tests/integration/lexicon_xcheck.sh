@@ -72,7 +72,11 @@ os.makedirs(sys.argv[2])
 for k, l in enumerate(open(sys.argv[1], encoding="utf-8")):
     if k % 17: continue
     c = json.loads(l)
-    open(os.path.join(sys.argv[2], c["id"] + ".json"), "w", encoding="utf-8").write(json.dumps(c["record"]))
+    try:
+        text = json.dumps(c["record"], allow_nan=False)
+    except ValueError:  # 1e400 does not survive a round trip
+        continue
+    open(os.path.join(sys.argv[2], c["id"] + ".json"), "w", encoding="utf-8").write(text)
     open(os.path.join(sys.argv[2], c["id"] + ".nsid"), "w").write(c["nsid"])
 PY
 cd "$T"

@@ -300,8 +300,20 @@ fmt("sBytes", ["ab", "\u00e9", "\u20ac\u20ac", "\U0001F600", "abcdef"], ["a", ""
 fmt("sGraphemes", ["ab", "abc", "e\u0301a", FAMILY + "a", "\U0001F1EF\U0001F1F5\U0001F1FA", "\r\na"],
     ["a", "abcd", "e\u0301", FAMILY, "\U0001F1EF\U0001F1F5" * 4, "\r\n", "\n\r\n\r"])
 fmt("sBoth", ["\u00e9\u00e9", FAMILY[:7] + "x"], ["\U0001F44D\U0001F3FD\U0001F44D\U0001F3FD", "\u00e9\u00e9\u00e9"])
-var("gb9c-devanagari-ksha", KIT, diff="gb9c", localRef={"x": 1, "y": 2, "label": "\u0915\u094d\u0937"})
-var("gb9c-bengali-conjunct", KIT, diff="gb9c", localRef={"x": 1, "y": 2, "label": "\u0995\u09cd\u09b7"})
+LBL = lambda t: {"x": 1, "y": 2, "label": t}
+# grapheme rule GB9c (Indic conjuncts are one cluster), across scripts and with extends between
+for name, t in [("devanagari-ksha", "\u0915\u094d\u0937"), ("bengali-ksa", "\u0995\u09cd\u09b7"),
+                ("gujarati", "\u0a95\u0acd\u0ab7"), ("oriya", "\u0b15\u0b4d\u0b37"),
+                ("telugu", "\u0c15\u0c4d\u0c37"), ("malayalam", "\u0d15\u0d4d\u0d37"),
+                ("devanagari-three", "\u0938\u094d\u0924\u094d\u0930"),
+                ("nukta-between", "\u0915\u093c\u094d\u0937"), ("zwj-after-virama", "\u0915\u094d\u200d\u0937"),
+                ("double-virama", "\u0915\u094d\u094d\u0937"), ("mixed-scripts", "\u0915\u094d\u0995"),
+                ("myanmar", "\u1000\u1039\u1001"), ("khmer", "\u1780\u17d2\u1781")]:
+    var(f"gb9c-{name}", KIT, localRef=LBL(t))
+for name, t in [("vowel-sign-between", "\u0915\u093e\u094d\u0937"), ("no-virama", "\u0915\u0937"),
+                ("virama-then-latin", "\u0915\u094d" + "a"), ("space-between", "\u0915\u094d \u0937"),
+                ("virama-first", "\u094d\u0937")]:
+    var(f"gb9c-not-{name}", KIT, localRef=LBL(t))
 var("grapheme-virama-alone", KIT, localRef={"x": 1, "y": 2, "label": "\u0915\u094d"})
 var("grapheme-zwj-emoji-one", KIT, localRef={"x": 1, "y": 2, "label": FAMILY})
 var("grapheme-two-letters", KIT, localRef={"x": 1, "y": 2, "label": "ab"})

@@ -337,7 +337,7 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 ** bytes; as V8's Date parses it, day 00 and second 60 are refused and a day
 ** past the month's end rolls over; the UTC year must be 0..9999.
 */
-int lexicon__is_datetime(const char *s, size_t n)
+int lexicon__parse_datetime(const char *s, size_t n, int64_t *unix_us)
 {
     if (n > 64 || n < 20)
         return 0;
@@ -353,12 +353,18 @@ int lexicon__is_datetime(const char *s, size_t n)
     if (mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mi > 59 || ss > 59)
         return 0;
     size_t i = 19;
+    int64_t frac_us = 0;
     if (i < n && s[i] == '.') {
         size_t f0 = ++i;
-        while (i < n && is_digit((unsigned char)s[i]))
+        while (i < n && is_digit((unsigned char)s[i])) {
+            if (i - f0 < 6) /* microseconds, the rest truncated */
+                frac_us = frac_us * 10 + (s[i] - '0');
             i++;
+        }
         if (i == f0)
             return 0;
+        for (size_t k = i - f0; k < 6; k++)
+            frac_us *= 10;
     }
     int off = 0;
     if (i + 1 == n && s[i] == 'Z') {
@@ -374,7 +380,16 @@ int lexicon__is_datetime(const char *s, size_t n)
     }
     int64_t t = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mi * 60 + ss - off;
     int64_t lo = days_from_civil(0, 1, 1) * 86400, hi = days_from_civil(10000, 1, 1) * 86400;
-    return t >= lo && t < hi;
+    if (t < lo || t >= hi)
+        return 0;
+    if (unix_us)
+        *unix_us = t * 1000000 + frac_us;
+    return 1;
+}
+
+int lexicon__is_datetime(const char *s, size_t n)
+{
+    return lexicon__parse_datetime(s, n, NULL);
 }
 
 /* ---- CID strings (multiformats CID.parse) ---- */

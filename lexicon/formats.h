@@ -20,6 +20,8 @@ int lexicon__is_nsid(const char *s, size_t n);
 int lexicon__is_at_uri(const char *s, size_t n);
 /* Strict atproto datetime (RFC 3339 and ISO 8601 with a zone), as V8 parses it. */
 int lexicon__is_datetime(const char *s, size_t n);
+/* The same, giving the instant in microseconds since 1970 (fraction truncated to µs). */
+int lexicon__parse_datetime(const char *s, size_t n, int64_t *unix_us);
 int lexicon__is_cid(const char *s, size_t n);
 int lexicon__is_uri(const char *s, size_t n);
 int lexicon__is_tid(const char *s, size_t n);

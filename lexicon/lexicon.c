@@ -1151,6 +1151,11 @@ int mdw_lexicon_validate_record(const mdw_lexicon *lex, const char *nsid, const 
     return v_object(&c, def->child, record);
 }
 
+int mdw_lexicon_parse_datetime(const char *s, int64_t *unix_us)
+{
+    return lexicon__parse_datetime(s, strlen(s), unix_us) ? 0 : MDW_EMALFORMED;
+}
+
 int mdw_lexicon_has_record(const mdw_lexicon *lex, const char *nsid)
 {
     const lx_node *def = find_def(lex, nsid, strlen(nsid), "main", 4);

@@ -17,6 +17,7 @@
 #define MDW_LEXICON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cJSON.h>
 
@@ -50,6 +51,16 @@ int mdw_lexicon_has_record(const mdw_lexicon *lex, const char *nsid);
 */
 int mdw_lexicon_validate_record(const mdw_lexicon *lex, const char *nsid, const cJSON *record,
                                 char *err, size_t errlen);
+
+/*
+** Parses a datetime exactly as the validator accepts it (format datetime,
+** strict form): microseconds since 1970, fraction truncated. A day past
+** the month's end rolls over as in JavaScript ("2024-02-30" is 1 March),
+** which the reference accepts and common/clock.h's mdw_time_parse refuses;
+** use this for a record's createdAt so every valid record has an instant.
+** 0, or MDW_EMALFORMED.
+*/
+int mdw_lexicon_parse_datetime(const char *s, int64_t *unix_us);
 
 /*
 ** Application rules for Meadow's records, beyond what lexicon can say: the

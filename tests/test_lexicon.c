@@ -204,6 +204,22 @@ TEST(formats_accept_and_refuse)
 #undef NO
 }
 
+TEST(datetime_parses_as_validated)
+{
+    int64_t t;
+    ASSERT_OK(mdw_lexicon_parse_datetime("2024-01-02T03:04:05.678Z", &t));
+    ASSERT_EQ(t, 1704164645678000LL);
+    ASSERT_OK(mdw_lexicon_parse_datetime("2024-01-02T04:04:05.6789999+01:00", &t));
+    ASSERT_EQ(t, 1704164645678999LL);
+    ASSERT_OK(mdw_lexicon_parse_datetime("2024-02-30T00:00:00Z", &t)); /* rolls over to 1 March */
+    int64_t march;
+    ASSERT_OK(mdw_lexicon_parse_datetime("2024-03-01T00:00:00Z", &march));
+    ASSERT_EQ(t, march);
+    ASSERT_OK(mdw_lexicon_parse_datetime("1970-01-01T00:00:00Z", &t));
+    ASSERT_EQ(t, 0);
+    ASSERT_EQ(mdw_lexicon_parse_datetime("2024-01-02T03:04:05", &t), MDW_EMALFORMED);
+}
+
 TEST(graphemes_count_clusters)
 {
     const char *family = "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7";
@@ -356,6 +372,7 @@ int main(void)
     RUN(unknown_nsid_is_not_found);
     RUN(moderation_action_paths_and_messages);
     RUN(formats_accept_and_refuse);
+    RUN(datetime_parses_as_validated);
     RUN(graphemes_count_clusters);
     RUN(loader_refuses_bad_documents);
     RUN(refs_across_documents_and_recursion_depth);

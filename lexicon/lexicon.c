@@ -1082,8 +1082,15 @@ static int type_matches(const lx_uref *u, const char *t)
 
 static int validate_oneof(vctx *c, const lx_node *def, const cJSON *v)
 {
-    if (def->type == LX_REF)
+    if (def->type == LX_REF) {
+        if (!def->child) { /* only after a failed load the caller went on with */
+            if (c->err && c->errlen)
+                snprintf(c->err, c->errlen, "Lexicon not found: lex:%s#%s", def->ref_nsid,
+                         def->ref_frag);
+            return MDW_EINVALID;
+        }
         return v_concrete(c, def->child, v);
+    }
     if (def->type != LX_UNION)
         return v_concrete(c, def, v);
     const cJSON *t = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "$type") : NULL;
@@ -1101,8 +1108,14 @@ static int validate_oneof(vctx *c, const lx_node *def, const cJSON *v)
         return MDW_EINVALID;
     }
     for (size_t i = 0; i < def->n_refs; i++)
-        if (type_matches(&def->refs[i], ts))
+        if (type_matches(&def->refs[i], ts)) {
+            if (!def->refs[i].target) {
+                if (c->err && c->errlen)
+                    snprintf(c->err, c->errlen, "Lexicon not found: %s", def->refs[i].shown);
+                return MDW_EINVALID;
+            }
             return v_concrete(c, def->refs[i].target, v);
+        }
     if (!def->closed)
         return 0; /* open union: an unknown member is accepted as is */
     char list[1024];

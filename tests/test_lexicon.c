@@ -277,6 +277,19 @@ TEST(loader_refuses_bad_documents)
     ASSERT_OK(mdw_lexicon_add_doc(lex, defs_doc, strlen(defs_doc), "test"));
     ASSERT_EQ(mdw_lexicon_add_doc(lex, defs_doc, strlen(defs_doc), "test"), MDW_EMALFORMED);
     mdw_lexicon_free(lex);
+    /* a caller that goes on after a failed load gets refusals, not a crash */
+    const char *dangling =
+        "{\"lexicon\":1,\"id\":\"com.example.t.dang\",\"defs\":{\"main\":{\"type\":\"record\","
+        "\"key\":\"any\",\"record\":{\"type\":\"object\",\"properties\":{\"p\":{\"type\":"
+        "\"ref\",\"ref\":\"com.example.t.gone\"}}}}}}";
+    ASSERT_OK(mdw_lexicon_new(&lex));
+    ASSERT_EQ(mdw_lexicon_add_doc(lex, dangling, strlen(dangling), "test"), MDW_EMALFORMED);
+    char err[128];
+    ASSERT_EQ(check(lex, "com.example.t.dang", "{\"$type\":\"com.example.t.dang\",\"p\":{}}", err,
+                    sizeof err),
+              MDW_EINVALID);
+    ASSERT_STREQ(err, "Lexicon not found: lex:com.example.t.gone#main");
+    mdw_lexicon_free(lex);
     ASSERT(mdw_lexicon_load_dir(&lex, "/nonexistent-meadow-dir") < 0);
     ASSERT(lex == NULL);
 }

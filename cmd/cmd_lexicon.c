@@ -19,7 +19,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: meadow lexicon validate [--dir DIR] [--no-app] NSID [FILE|-]\n");
+    fprintf(stderr,
+            "usage: meadow lexicon validate [--dir DIR] [--no-builtin] [--no-app] NSID [FILE|-]\n");
     return 2;
 }
 
@@ -40,12 +41,14 @@ int mdw_cmd_lexicon(const mdw_config *cfg, int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "validate"))
         return usage();
     const char *dir = NULL, *nsid = NULL, *file = "-";
-    int app = 1, pos = 0;
+    int app = 1, builtin = 1, pos = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
         else if (!strcmp(argv[i], "--no-app"))
             app = 0;
+        else if (!strcmp(argv[i], "--no-builtin"))
+            builtin = 0;
         else if (pos == 0 && (pos = 1))
             nsid = argv[i];
         else if (pos == 1 && (pos = 2))
@@ -53,12 +56,12 @@ int mdw_cmd_lexicon(const mdw_config *cfg, int argc, char **argv)
         else
             return usage();
     }
-    if (!nsid)
+    if (!nsid || (!builtin && !dir))
         return usage();
 
     mdw_lexicon *lex = NULL;
     int rc = mdw_lexicon_new(&lex);
-    if (!rc)
+    if (!rc && builtin)
         rc = mdw_lexicon_add_builtin(lex);
     if (!rc && dir)
         rc = mdw_lexicon_add_dir(lex, dir);

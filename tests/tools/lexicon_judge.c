@@ -1,10 +1,11 @@
 /*
 ** tests/tools/lexicon_judge.c — Meadow's verdicts for the lexicon
-** cross-check: loads the builtin documents plus every DIR, then judges each
+** cross-check: loads the builtin documents (unless --no-builtin) plus every
+** DIR, then judges each
 ** line of a JSONL corpus ({"id","nsid","record",...}) with
 ** mdw_lexicon_validate_record. Prints "<id>\t<valid|invalid>\t<message>" per
 ** record, the same shape as tests/node/lexicon-judge.mjs.
-**   lexicon_judge CORPUS.jsonl [DIR...]
+**   lexicon_judge [--no-builtin] CORPUS.jsonl [DIR...]
 */
 #include <stdio.h>
 #include <string.h>
@@ -20,13 +21,19 @@
 
 int main(int argc, char **argv)
 {
+    int builtin = 1;
+    if (argc > 1 && !strcmp(argv[1], "--no-builtin")) {
+        builtin = 0;
+        argc--;
+        argv++;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: lexicon_judge CORPUS.jsonl [DIR...]\n");
+        fprintf(stderr, "usage: lexicon_judge [--no-builtin] CORPUS.jsonl [DIR...]\n");
         return 2;
     }
     mdw_lexicon *lex;
     int rc = mdw_lexicon_new(&lex);
-    if (!rc)
+    if (!rc && builtin)
         rc = mdw_lexicon_add_builtin(lex);
     for (int i = 2; !rc && i < argc; i++)
         rc = mdw_lexicon_add_dir(lex, argv[i]);

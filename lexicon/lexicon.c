@@ -490,14 +490,39 @@ static int compile(loader *ld, const cJSON *j, lx_node **out, int depth)
     return rc;
 }
 
+/* Orders definitions by (nsid, name) for find_def's binary search. */
+static int def_cmp_key(const char *an, size_t anl, const char *af, size_t afl, const lx_def *b)
+{
+    size_t l = anl < b->nsid_len ? anl : b->nsid_len;
+    int c = memcmp(an, b->nsid, l);
+    if (c || anl != b->nsid_len)
+        return c ? c : (anl < b->nsid_len ? -1 : 1);
+    l = afl < b->name_len ? afl : b->name_len;
+    c = memcmp(af, b->name, l);
+    if (c || afl != b->name_len)
+        return c ? c : (afl < b->name_len ? -1 : 1);
+    return 0;
+}
+
+static int def_cmp(const void *a, const void *b)
+{
+    const lx_def *x = a;
+    return def_cmp_key(x->nsid, x->nsid_len, x->name, x->name_len, b);
+}
+
 static lx_node *find_def(const mdw_lexicon *lex, const char *nsid, size_t nsid_len,
                          const char *frag, size_t frag_len)
 {
-    for (size_t i = 0; i < lex->n_defs; i++) {
-        const lx_def *d = &lex->defs[i];
-        if (d->nsid_len == nsid_len && d->name_len == frag_len &&
-            !memcmp(d->nsid, nsid, nsid_len) && !memcmp(d->name, frag, frag_len))
-            return d->node;
+    size_t lo = 0, hi = lex->n_defs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = def_cmp_key(nsid, nsid_len, frag, frag_len, &lex->defs[mid]);
+        if (c == 0)
+            return lex->defs[mid].node;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }
@@ -567,6 +592,7 @@ out:
 static int resolve_all(mdw_lexicon *lex)
 {
     int rc = 0;
+    qsort(lex->defs, lex->n_defs, sizeof *lex->defs, def_cmp);
     for (lx_node *n = lex->nodes; n; n = n->next_alloc) {
         if (n->type == LX_REF && !n->child) {
             n->child =

@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 #include <dirent.h>
+#include <pthread.h>
 
 #include "common/err.h"
 #include "common/mem.h"
@@ -351,6 +352,54 @@ TEST(error_buffer_is_bounded)
     mdw_lexicon_free(lex);
 }
 
+/* One lexicon shared by threads (the processor's pattern): same verdicts, no races (first use of
+ *the
+ ** language regex included). */
+static mdw_lexicon *shared_lex;
+
+static void *validate_many(void *arg)
+{
+    static const char *const recs[] = {
+        "{\"$type\":\"com.example.lexicon.kitchen\",\"req\":\"x\",\"maybeReq\":null,"
+        "\"fLanguage\":\"zh-Hant-TW\"}",
+        "{\"$type\":\"com.example.lexicon.kitchen\",\"req\":\"x\",\"maybeReq\":null,"
+        "\"fLanguage\":\"en_US\"}",
+        "{\"$type\":\"com.example.lexicon.kitchen\",\"req\":\"x\",\"maybeReq\":null,"
+        "\"sGraphemes\":\"\xe0\xa4\x95\xe0\xa5\x8d\xe0\xa4\xb7"
+        "a\"}"};
+    long bad = 0;
+    cJSON *parsed[3];
+    for (int r = 0; r < 3; r++)
+        parsed[r] = cJSON_Parse(recs[r]);
+    for (int i = 0; i < 2000; i++)
+        for (int r = 0; r < 3; r++) {
+            char err[128];
+            int rc = mdw_lexicon_validate_record(shared_lex, "com.example.lexicon.kitchen",
+                                                 parsed[r], err, sizeof err);
+            bad += (r == 1) != (rc == MDW_EINVALID);
+        }
+    for (int r = 0; r < 3; r++)
+        cJSON_Delete(parsed[r]);
+    *(long *)arg = bad;
+    return NULL;
+}
+
+TEST(shared_between_threads)
+{
+    ASSERT_OK(mdw_lexicon_new(&shared_lex));
+    ASSERT_OK(mdw_lexicon_add_builtin(shared_lex));
+    ASSERT_OK(mdw_lexicon_add_dir(shared_lex, "tests/lexicon/docs"));
+    pthread_t t[4];
+    long bad[4];
+    for (int i = 0; i < 4; i++)
+        ASSERT_OK(pthread_create(&t[i], NULL, validate_many, &bad[i]));
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    mdw_lexicon_free(shared_lex);
+    for (int i = 0; i < 4; i++)
+        ASSERT_EQ(bad[i], 0);
+}
+
 TEST(app_rules)
 {
     char err[256];
@@ -390,6 +439,7 @@ int main(void)
     RUN(loader_refuses_bad_documents);
     RUN(refs_across_documents_and_recursion_depth);
     RUN(error_buffer_is_bounded);
+    RUN(shared_between_threads);
     RUN(app_rules);
     return TEST_REPORT();
 }

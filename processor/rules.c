@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "index/index_impl.h"
+#include "lexicon/lexicon.h"
 #include "processor/rules.h"
 #include "common/banned.h"
 
@@ -36,6 +37,22 @@ static const cJSON *as_array(const cJSON *a)
 
 #define MAX_CONFIG_VERSIONS 64
 
+/*
+** The open communities of each hashtag seen, kept in memory between events
+** (by_tag + communities are read for every tagged post otherwise). Only
+** this writer changes those tables, so the cache stays true as long as it
+** is dropped whenever a community is rebuilt or a transaction aborted.
+*/
+#define TAGCACHE_SLOTS 8192 /* power of two; cleared when half full */
+
+typedef struct comm comm;
+typedef struct tagcache_entry {
+    uint32_t tag;
+    int used;
+    size_t n;
+    comm *comms;
+} tagcache_entry;
+
 struct mdw_rules {
     mdw_index *ix;
     mdw_clock *clock;
@@ -44,6 +61,8 @@ struct mdw_rules {
     mdw_tagger *tagger;
     mdw_ix_enc enc;
     int64_t tomb_delta;
+    tagcache_entry *tc;
+    size_t tc_used;
 };
 
 #define DBI(t) (r->ix->dbi[(t)])
@@ -376,12 +395,12 @@ static int post_write(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *old, 
 
 /* ---- communities ---- */
 
-typedef struct comm {
+struct comm {
     int found;
     uint8_t ck[MDW_IX_H];
     uint8_t tag[4];
     char *owner, *curi;
-} comm;
+};
 
 static void comm_free(comm *c)
 {
@@ -599,14 +618,18 @@ static void feed_key(uint8_t k[MDW_IX_H + 8 + MDW_IX_H], const uint8_t ck[MDW_IX
     memcpy(k + MDW_IX_H + 8, h, MDW_IX_H);
 }
 
-/* Decides post h (p, maybe not found) in community c and makes the feed say so. */
-static int post_eval(mdw_rules *r, const comm *c, const uint8_t h[MDW_IX_H], const post *p)
+/*
+** Decides post h (p, maybe not found) in community c and makes the feed say
+** so. fresh: the post is known to be in no feed yet (skips the lookup).
+*/
+static int post_eval(mdw_rules *r, const comm *c, const uint8_t h[MDW_IX_H], const post *p,
+                     int fresh)
 {
     uint8_t rk[2 * MDW_IX_H], fk[MDW_IX_H + 8 + MDW_IX_H];
     memcpy(rk, h, MDW_IX_H);
     memcpy(rk + MDW_IX_H, c->ck, MDW_IX_H);
     MDB_val v;
-    int rc = get(r, IX_POST_REFS, rk, sizeof rk, &v);
+    int rc = fresh ? MDW_ENOTFOUND : get(r, IX_POST_REFS, rk, sizeof rk, &v);
     if (rc == 0 && v.mv_size == 8) {
         feed_key(fk, c->ck, mdw_ix_sk_dec(mdw_ix_get_be64(v.mv_data)), h);
         TRY(del(r, IX_FEED, fk, sizeof fk));
@@ -657,21 +680,71 @@ static int post_unplace(mdw_rules *r, const uint8_t h[MDW_IX_H])
     return rc;
 }
 
-/* Puts post h in each open community of each of its tags where it is visible. */
+static void tagcache_clear(mdw_rules *r)
+{
+    if (!r->tc_used)
+        return;
+    for (size_t i = 0; i < TAGCACHE_SLOTS; i++) {
+        tagcache_entry *e = &r->tc[i];
+        for (size_t j = 0; j < e->n; j++)
+            comm_free(&e->comms[j]);
+        free(e->comms);
+        memset(e, 0, sizeof *e);
+    }
+    r->tc_used = 0;
+}
+
+/* The open communities using tag (cached; see TAGCACHE_SLOTS). */
+static int tag_communities(mdw_rules *r, const uint8_t tag[4], const tagcache_entry **out)
+{
+    uint32_t t = (uint32_t)tag[0] << 24 | (uint32_t)tag[1] << 16 | (uint32_t)tag[2] << 8 | tag[3];
+    size_t i = (t * 2654435761u) & (TAGCACHE_SLOTS - 1);
+    while (r->tc[i].used && r->tc[i].tag != t)
+        i = (i + 1) & (TAGCACHE_SLOTS - 1);
+    tagcache_entry *e = &r->tc[i];
+    if (e->used) {
+        *out = e;
+        return 0;
+    }
+    if (r->tc_used >= TAGCACHE_SLOTS / 2) {
+        tagcache_clear(r);
+        return tag_communities(r, tag, out);
+    }
+    kvlist l;
+    TRY(collect(r, IX_BY_TAG, tag, 4, 0, &l));
+    int rc = 0;
+    size_t n = 0, max = l.n;
+    comm *cs = max ? xcalloc(max, sizeof *cs) : NULL;
+    for (size_t j = 0; j < max && !rc; j++)
+        if ((rc = comm_load(r, l.a[j].k + 4, &cs[n])) == 0 && cs[n].found)
+            n++;
+    kvlist_free(&l);
+    if (rc) {
+        for (size_t j = 0; j < max; j++)
+            comm_free(&cs[j]);
+        free(cs);
+        return rc;
+    }
+    e->used = 1;
+    e->tag = t;
+    e->n = n;
+    e->comms = cs;
+    r->tc_used++;
+    *out = e;
+    return 0;
+}
+
+/*
+** Puts post h in each open community of each of its tags where it is
+** visible. Callers have just taken it out of every feed (or it is new).
+*/
 static int post_place(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
 {
     for (size_t i = 0; i < p->ntags; i++) {
-        kvlist l;
-        TRY(collect(r, IX_BY_TAG, p->tags[i], 4, 0, &l));
-        int rc = 0;
-        for (size_t j = 0; j < l.n && !rc; j++) {
-            comm c;
-            if ((rc = comm_load(r, l.a[j].k + 4, &c)) == 0 && c.found)
-                rc = post_eval(r, &c, h, p);
-            comm_free(&c);
-        }
-        kvlist_free(&l);
-        TRY(rc);
+        const tagcache_entry *e;
+        TRY(tag_communities(r, p->tags[i], &e));
+        for (size_t j = 0; j < e->n; j++)
+            TRY(post_eval(r, &e->comms[j], h, p, 1));
     }
     return 0;
 }
@@ -711,7 +784,7 @@ static int member_reeval(mdw_rules *r, const comm *c, const char *did)
         const uint8_t *h = l.a[i].k + MDW_IX_H + 4;
         post p;
         if ((rc = post_load(r, h, &p)) == 0 && p.found && str_eq(p.author, did))
-            rc = post_eval(r, c, h, &p);
+            rc = post_eval(r, c, h, &p, 0);
         post_free(&p);
     }
     kvlist_free(&l);
@@ -756,6 +829,7 @@ static int role_add(mdw_rules *r, const uint8_t ck[MDW_IX_H], const cJSON *arr, 
 */
 static int community_rebuild(mdw_rules *r, const char *owner, const uint8_t tag[4])
 {
+    tagcache_clear(r);
     uint8_t ck[MDW_IX_H];
     mdw_ix_comm_key(owner, tag, ck);
     comm old;
@@ -1035,10 +1109,11 @@ static int parse_hashtag(const cJSON *record, uint8_t tag[4])
     return mdw_ix_tag_parse(ht->valuestring + 5, strlen(ht->valuestring + 5), tag);
 }
 
+/* createdAt exactly as the lexicon validator accepted it (so every valid record has an instant). */
 static int parse_created(const cJSON *record, int64_t *t)
 {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(record, "createdAt");
-    return cJSON_IsString(c) ? mdw_time_parse(c->valuestring, t) : MDW_EINVALID;
+    return cJSON_IsString(c) ? mdw_lexicon_parse_datetime(c->valuestring, t) : MDW_EINVALID;
 }
 
 static int apply_config(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
@@ -1213,7 +1288,7 @@ static int target_reeval(mdw_rules *r, const char *curi, const char *tkey)
         mdw_ix_hash_str(tkey + 2, ph);
         post p;
         if ((rc = post_load(r, ph, &p)) == 0 && (!p.found || str_eq(p.uri, tkey + 2)))
-            rc = post_eval(r, &c, ph, &p);
+            rc = post_eval(r, &c, ph, &p, 0);
         post_free(&p);
     }
     comm_free(&c);
@@ -1365,8 +1440,8 @@ static int apply_post(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
     ** whatever order the events came in.
     */
     int64_t first = c.found && c.first_seen < seen ? c.first_seen : seen;
-    post old;
-    if ((rc = post_load(r, h, &old))) {
+    post old = {0};
+    if (c.found && c.state == IX_STATE_LIVE && (rc = post_load(r, h, &old))) {
         rec_free(&c);
         return rc;
     }
@@ -1512,11 +1587,13 @@ int mdw_rules_apply(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 int mdw_rules_new(mdw_rules **out, mdw_index *ix, mdw_clock *clock, int64_t retention_us)
 {
     mdw_rules *r = xcalloc(1, sizeof *r);
+    r->tc = xcalloc(TAGCACHE_SLOTS, sizeof *r->tc);
     r->ix = ix;
     r->clock = clock ? clock : mdw_clock_real();
     r->retention_us = retention_us;
     int rc = mdw_tagger_new(&r->tagger);
     if (rc) {
+        free(r->tc);
         free(r);
         return rc;
     }
@@ -1532,6 +1609,8 @@ void mdw_rules_free(mdw_rules *r)
         mdb_txn_abort(r->txn);
     mdw_tagger_free(r->tagger);
     mdw_ix_enc_release(&r->enc);
+    tagcache_clear(r);
+    free(r->tc);
     free(r);
 }
 
@@ -1559,6 +1638,7 @@ void mdw_rules_abort(mdw_rules *r)
     if (r->txn)
         mdb_txn_abort(r->txn);
     r->txn = NULL;
+    tagcache_clear(r); /* it may hold what the aborted transaction wrote */
 }
 
 static int meta_put_u64(mdw_rules *r, const char *name, uint64_t v)

@@ -26,6 +26,19 @@ static mdw_index *ix;
 static mdw_rules *rules;
 static mdw_tagger *tagger;
 static mdw_clock clk;
+static char dir[128];
+
+/* The index is scratch: removed when libFuzzer exits. */
+static void cleanup(void)
+{
+    mdw_rules_free(rules);
+    mdw_tagger_free(tagger);
+    mdw_index_close(ix);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fuzz_event: could not remove %s\n", dir);
+}
 
 static const char *const setup[] = {
     "{\"did\":\"did:plc:owner\",\"time_us\":1795391000000000,\"kind\":\"commit\",\"commit\":"
@@ -42,7 +55,6 @@ static const char *const setup[] = {
 
 static void init(void)
 {
-    char dir[128];
     snprintf(dir, sizeof dir, "/tmp/meadow-fuzz-event-%ld", (long)getpid());
     mdw_log_set_level(MDW_LOG_OFF);
     mdw_clock_fake_init(&clk, 1795392000000000LL);
@@ -53,6 +65,7 @@ static void init(void)
     if (mdw_index_open(&ix, dir, &o) || mdw_rules_new(&rules, ix, &clk, 7 * 86400LL * 1000000) ||
         mdw_tagger_new(&tagger))
         abort();
+    atexit(cleanup);
     for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
         mdw_event ev;
         char err[256];

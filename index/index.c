@@ -20,7 +20,7 @@
 const char *const mdw_ix_table_names[IX_NTABLES] = {
     "meta",        "records",       "posts",       "tag_posts", "author_posts", "configs",
     "config_vers", "owner_configs", "communities", "by_tag",    "roles",        "memberships",
-    "moderation",  "accounts",      "members",     "feed",      "post_refs",    "expiry",
+    "moderation",  "accounts",      "members",     "feed",      "expiry",
 };
 
 _Atomic uint64_t mdw_ix_collisions;

@@ -28,7 +28,6 @@
 **   accounts      H(did) -> active, seq, status, did
 **   members       H(comm) | H(did) -> did                   (derived: current members)
 **   feed          H(comm) | sortkey_be | H(uri) -> uri      (derived: visible posts)
-**   post_refs     H(uri) | H(comm) -> sortkey               (derived: feeds holding a post)
 **   expiry        time_be | H(key) -> table id              (tombstones, unseen-post revs)
 */
 #ifndef MDW_INDEX_IMPL_H
@@ -45,7 +44,7 @@
 
 #define MDW_IX_H             16 /* hashed key bytes */
 #define MDW_IX_TAG           4  /* hashtag id: 8 hex digits as 4 bytes */
-#define MDW_IX_FORMAT        1  /* bump on any layout change */
+#define MDW_IX_FORMAT        2  /* bump on any layout change (2: post_refs dropped) */
 #define MDW_IX_MAX_POST_TAGS 16 /* distinct community tags looked at per post */
 #define MDW_IX_REV_KEY       16 /* rev (TID, 13 chars) zero-padded in config_vers keys */
 
@@ -66,7 +65,6 @@ enum {
     IX_ACCOUNTS,
     IX_MEMBERS,
     IX_FEED,
-    IX_POST_REFS,
     IX_EXPIRY,
     IX_NTABLES
 };

@@ -3,7 +3,7 @@
 **
 ** Source tables hold the current records (posts, config versions,
 ** memberships, moderation actions, account states). Derived tables
-** (communities, roles, members, feed, post_refs) are recomputed from them
+** (communities, roles, members, feed) are recomputed from them
 ** for whatever an event touches:
 **   post changed      -> re-place that post in the communities of its tags
 **   membership        -> re-evaluate (community, author) membership
@@ -620,24 +620,20 @@ static void feed_key(uint8_t k[MDW_IX_H + 8 + MDW_IX_H], const uint8_t ck[MDW_IX
 
 /*
 ** Decides post h (p, maybe not found) in community c and makes the feed say
-** so. fresh: the post is known to be in no feed yet (skips the lookup).
+** so. A post can only be in c's feed under its current sort key (every sort
+** key change goes through post_unplace first), so the feed key is known
+** from the post itself. fresh: the post is known to be in no feed yet.
 */
 static int post_eval(mdw_rules *r, const comm *c, const uint8_t h[MDW_IX_H], const post *p,
                      int fresh)
 {
-    uint8_t rk[2 * MDW_IX_H], fk[MDW_IX_H + 8 + MDW_IX_H];
-    memcpy(rk, h, MDW_IX_H);
-    memcpy(rk + MDW_IX_H, c->ck, MDW_IX_H);
-    MDB_val v;
-    int rc = fresh ? MDW_ENOTFOUND : get(r, IX_POST_REFS, rk, sizeof rk, &v);
-    if (rc == 0 && v.mv_size == 8) {
-        feed_key(fk, c->ck, mdw_ix_sk_dec(mdw_ix_get_be64(v.mv_data)), h);
+    if (!p->found || !has_tag(p, c->tag))
+        return 0; /* not in this feed, and not to be */
+    uint8_t fk[MDW_IX_H + 8 + MDW_IX_H];
+    feed_key(fk, c->ck, p->sk, h);
+    if (!fresh)
         TRY(del(r, IX_FEED, fk, sizeof fk));
-        TRY(del(r, IX_POST_REFS, rk, sizeof rk));
-    } else if (rc && rc != MDW_ENOTFOUND) {
-        return rc;
-    }
-    if (!p->found || !has_tag(p, c->tag) || p->sk < r->cutoff)
+    if (p->sk < r->cutoff)
         return 0;
     int ok;
     TRY(members_has(r, c->ck, p->author, &ok));
@@ -648,36 +644,14 @@ static int post_eval(mdw_rules *r, const comm *c, const uint8_t h[MDW_IX_H], con
         return 0;
     char *tkey = xasprintf("p:%s", p->uri);
     int act = 0;
-    rc = mod_decide(r, c, tkey, &act);
+    int rc = mod_decide(r, c, tkey, &act);
     free(tkey);
     TRY(rc);
     if (act == IX_ACT_HIDE)
         return 0;
-    feed_key(fk, c->ck, p->sk, h);
     mdw_ix_enc_reset(&r->enc);
     mdw_ix_enc_cstr(&r->enc, p->uri);
-    TRY(put_enc(r, IX_FEED, fk, sizeof fk));
-    uint8_t skb[8];
-    mdw_ix_put_be64(skb, mdw_ix_sk_enc(p->sk));
-    return put(r, IX_POST_REFS, rk, sizeof rk, skb, 8);
-}
-
-/* Takes post h out of every feed (post_refs says which). */
-static int post_unplace(mdw_rules *r, const uint8_t h[MDW_IX_H])
-{
-    kvlist l;
-    TRY(collect(r, IX_POST_REFS, h, MDW_IX_H, 1, &l));
-    int rc = 0;
-    for (size_t i = 0; i < l.n && !rc; i++) {
-        if (l.a[i].kn != 2 * MDW_IX_H || l.a[i].vn != 8)
-            continue;
-        uint8_t fk[MDW_IX_H + 8 + MDW_IX_H];
-        feed_key(fk, l.a[i].k + MDW_IX_H, mdw_ix_sk_dec(mdw_ix_get_be64(l.a[i].v)), h);
-        if (!(rc = del(r, IX_FEED, fk, sizeof fk)))
-            rc = del(r, IX_POST_REFS, l.a[i].k, l.a[i].kn);
-    }
-    kvlist_free(&l);
-    return rc;
+    return put_enc(r, IX_FEED, fk, sizeof fk);
 }
 
 static void tagcache_clear(mdw_rules *r)
@@ -735,6 +709,25 @@ static int tag_communities(mdw_rules *r, const uint8_t tag[4], const tagcache_en
 }
 
 /*
+** Takes post p (as stored: its tags and sort key) out of every feed: feed
+** entries exist only in the open communities of its tags (closing a
+** community deletes its whole feed).
+*/
+static int post_unplace(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
+{
+    for (size_t i = 0; i < p->ntags; i++) {
+        const tagcache_entry *e;
+        TRY(tag_communities(r, p->tags[i], &e));
+        for (size_t j = 0; j < e->n; j++) {
+            uint8_t fk[MDW_IX_H + 8 + MDW_IX_H];
+            feed_key(fk, e->comms[j].ck, p->sk, h);
+            TRY(del(r, IX_FEED, fk, sizeof fk));
+        }
+    }
+    return 0;
+}
+
+/*
 ** Puts post h in each open community of each of its tags where it is
 ** visible. Callers have just taken it out of every feed (or it is new).
 */
@@ -751,7 +744,7 @@ static int post_place(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
 
 static int post_remove(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
 {
-    TRY(post_unplace(r, h));
+    TRY(post_unplace(r, h, p));
     TRY(post_unindex(r, h, p));
     return del(r, IX_POSTS, h, MDW_IX_H);
 }
@@ -836,17 +829,7 @@ static int community_rebuild(mdw_rules *r, const char *owner, const uint8_t tag[
     TRY(comm_load(r, ck, &old));
     int rc = 0;
     if (old.found) {
-        kvlist l;
-        if ((rc = collect(r, IX_FEED, ck, MDW_IX_H, 0, &l)) == 0) {
-            for (size_t i = 0; i < l.n && !rc; i++) {
-                uint8_t rk[2 * MDW_IX_H];
-                memcpy(rk, l.a[i].k + MDW_IX_H + 8, MDW_IX_H);
-                memcpy(rk + MDW_IX_H, ck, MDW_IX_H);
-                if (!(rc = del(r, IX_POST_REFS, rk, sizeof rk)))
-                    rc = del(r, IX_FEED, l.a[i].k, l.a[i].kn);
-            }
-            kvlist_free(&l);
-        }
+        rc = del_prefix(r, IX_FEED, ck, MDW_IX_H);
         uint8_t bk[4 + MDW_IX_H];
         memcpy(bk, tag, 4);
         memcpy(bk + 4, ck, MDW_IX_H);
@@ -1405,7 +1388,7 @@ static int post_refirst(mdw_rules *r, const uint8_t h[MDW_IX_H], int64_t first)
     if (old.found && first < old.sk) {
         nw = old;
         nw.sk = first;
-        if (!(rc = post_unplace(r, h)) && !(rc = post_write(r, h, &old, &nw)))
+        if (!(rc = post_unplace(r, h, &old)) && !(rc = post_write(r, h, &old, &nw)))
             rc = post_place(r, h, &nw);
     }
     post_free(&old);
@@ -1470,7 +1453,7 @@ static int apply_post(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
             p.uri = ev->uri;
             p.cid = (char *)(ev->cid ? ev->cid : "");
             if (old.found)
-                rc = post_unplace(r, h);
+                rc = post_unplace(r, h, &old);
             if (!rc)
                 rc = post_write(r, h, &old, &p);
             if (!rc)
@@ -1551,7 +1534,7 @@ static int apply_account(mdw_rules *r, const mdw_event *ev, mdw_rules_result *re
             const uint8_t *h = l.a[i].k + MDW_IX_H + 4;
             post p;
             if ((rc = post_load(r, h, &p)) == 0 && p.found && str_eq(p.author, ev->did) &&
-                (rc = post_unplace(r, h)) == 0)
+                (rc = post_unplace(r, h, &p)) == 0)
                 rc = post_place(r, h, &p);
             post_free(&p);
         }

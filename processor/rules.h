@@ -10,7 +10,7 @@
 **   - config records keep every version seen, because "the hashtag cannot
 **     change" needs the first version: the effective version is the newest
 **     one whose hashtag equals the oldest version's;
-**   - derived tables (members, feed, post_refs, roles, communities) are
+**   - derived tables (members, feed, roles, communities) are
 **     recomputed from the source tables for what an event touches, never
 **     patched incrementally from the event itself.
 ** Record validation (lexicon) happens before: mdw_rules_apply() expects

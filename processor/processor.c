@@ -427,6 +427,12 @@ abort:
 nack:
     mdw_counter_inc(&m_index_errors);
     stat_add(p, &p->st.index_errors, 1);
+    if (rc == MDW_EFULL) {
+        /* Not the events' fault: keep them (no attempt counted) for a bigger map. */
+        mdw_error("processor", "index map full: raise index_map_mb and restart", "events_kept=%zu",
+                  b->n);
+        return rc;
+    }
     for (size_t i = 0; i < b->n; i++)
         if (b->items[i].seq > p->last_seq)
             mdw_queue_nack(p->q, b->items[i].seq, mdw_strerror(rc), NULL);

@@ -404,6 +404,56 @@ TEST(real_jetstream_events_decode)
     pfx_close(&x);
 }
 
+/*
+** A full index map is not the events' fault: the batch stays in the queue
+** with no attempt counted (nothing dead-lettered), and a bigger map after a
+** restart takes it.
+*/
+TEST(index_full_keeps_events)
+{
+    pfx x;
+    const char *tmp = TEST_TMPDIR();
+    ASSERT_OK(pfx_open(&x, tmp));
+    fx *f = &x.f;
+    f->capturing = 1;
+    char curi[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    for (int i = 0; i < 3000; i++)
+        fx_post(f, OWNER, "a post long enough to fill pages quickly #atr_" TAG, NULL, 0);
+    ASSERT_OK(pfx_flush(&x));
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/small", tmp);
+    mdw_index *small = NULL;
+    mdw_index_opts o = {0};
+    o.nosync = 1;
+    o.map_bytes = 512u << 10;
+    o.clock = &f->clk;
+    ASSERT_OK(mdw_index_open(&small, dir, &o));
+    x.cfg.batch = 5000;
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, small, &f->clk));
+    size_t n;
+    ASSERT_EQ(mdw_processor_step(x.p, &n), MDW_EFULL);
+    ASSERT_EQ(mdw_queue_depth(x.q), 3001);
+    dead_seen d = {0};
+    ASSERT_OK(mdw_queue_dead_list(x.q, on_dead, &d));
+    ASSERT_EQ(d.n, 0);
+    mdw_processor_close(x.p);
+    x.p = NULL;
+    mdw_index_close(small);
+    o.map_bytes = 64u << 20;
+    ASSERT_OK(mdw_index_open(&small, dir, &o));
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, small, &f->clk));
+    ASSERT_OK(pfx_drain(&x));
+    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.applied, 3001);
+    mdw_processor_close(x.p);
+    x.p = NULL;
+    mdw_index_close(small);
+    pfx_close(&x);
+}
+
 int main(void)
 {
     mdw_log_set_level(MDW_LOG_OFF);
@@ -415,5 +465,6 @@ int main(void)
     RUN(thread_woken_by_append_and_stops);
     RUN(retention_swept_periodically);
     RUN(real_jetstream_events_decode);
+    RUN(index_full_keeps_events);
     return TEST_REPORT();
 }

@@ -252,7 +252,7 @@ TEST(format_version_older_cleared_newer_refused)
     fx f;
     const char *tmp = TEST_TMPDIR();
     ASSERT_OK(fx_open(&f, tmp));
-    char curi[URI_MAX], dir[600];
+    char curi[URI_MAX], dir[sizeof f.dir];
     snprintf(dir, sizeof dir, "%s", f.dir);
     ASSERT_EQ(fx_config(&f, OWNER, TAG, curi, sizeof curi, NULL, NULL), MDW_RULE_APPLIED);
     fx_close(&f);

@@ -41,7 +41,7 @@ typedef struct fx {
     mdw_index *ix;
     mdw_rules *r;
     int64_t t; /* event time, advances per event */
-    char dir[512];
+    char dir[1024];
     int applied, noop, refused, skipped;
     const char *last_reason;
     /* capture mode: fx_run() stores the events instead of applying them */

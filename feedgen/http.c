@@ -303,13 +303,13 @@ int mdw_feedgen_start_opts(mdw_feedgen **out, const mdw_feedgen_opts *o)
         flags |= MHD_USE_IPv6;
     unsigned threads = (unsigned)cfg->http_threads;
     fg->d = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, fg, MHD_OPTION_URI_LOG_CALLBACK, on_uri, fg,
-        MHD_OPTION_NOTIFY_COMPLETED, on_done, fg, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, fg, threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads,
-        MHD_OPTION_END);
+        flags, (uint16_t)port, NULL, NULL, on_request, fg, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        fg, MHD_OPTION_URI_LOG_CALLBACK, on_uri, fg, MHD_OPTION_NOTIFY_COMPLETED, on_done, fg,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->http_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, fg,
+        threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!fg->d) {
         int e = errno ? errno : EADDRINUSE;

@@ -39,6 +39,8 @@ struct mdw_feedgen {
     int drain_s;
     _Atomic int inflight; /* requests whose line was read and not completed */
     _Atomic int draining;
+    void (*on_stop)(const void *arg);
+    const void *on_stop_arg;
 };
 
 /* One request in flight (MHD's con_cls): the raw target copied before MHD edits it. */
@@ -332,6 +334,12 @@ int mdw_feedgen_start_opts(mdw_feedgen **out, const mdw_feedgen_opts *o)
     return 0;
 }
 
+void mdw_feedgen__on_stop(mdw_feedgen *fg, void (*fn)(const void *arg), const void *arg)
+{
+    fg->on_stop = fn;
+    fg->on_stop_arg = arg;
+}
+
 int mdw_feedgen_port(const mdw_feedgen *fg)
 {
     return fg ? fg->port : -1;
@@ -343,7 +351,10 @@ void mdw_feedgen_stop(mdw_feedgen *fg)
         return;
     atomic_store(&fg->draining, 1);
     MHD_socket lsock = MHD_quiesce_daemon(fg->d);
-    /* In-flight requests get up to drain_s to finish; idle keep-alive ones are just closed. */
+    /*
+    ** In-flight requests get up to drain_s to finish; idle keep-alive ones are
+    ** just closed. The real clock on purpose: a fake one never advances here.
+    */
     int64_t until = mdw_clock_mono_us(mdw_clock_real()) + (int64_t)fg->drain_s * 1000000;
     while (atomic_load(&fg->inflight) > 0 && mdw_clock_mono_us(mdw_clock_real()) < until)
         usleep(2000);
@@ -355,6 +366,8 @@ void mdw_feedgen_stop(mdw_feedgen *fg)
     if (gauge_fg == fg)
         gauge_fg = NULL;
     pthread_mutex_unlock(&metrics_mu);
+    if (fg->on_stop)
+        fg->on_stop(fg->on_stop_arg);
     mdw_info("feedgen", "stopped", "port=%d unfinished=%d", fg->port, left);
     free(fg->service_did);
     free(fg->hostname);

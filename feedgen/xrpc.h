@@ -112,4 +112,7 @@ void mdw_xrpc_reply_release(mdw_xrpc_reply *r);
  * carries any HTTP error), negative only if the body could not be built. */
 int mdw_xrpc_serve(const mdw_xrpc_server *s, const mdw_xrpc_request *q, mdw_xrpc_reply *r);
 
+/* Internal (feedgen/xrpc_source.c): fn(arg) runs in mdw_feedgen_stop after the server stopped. */
+void mdw_feedgen__on_stop(mdw_feedgen *fg, void (*fn)(const void *arg), const void *arg);
+
 #endif

@@ -310,7 +310,6 @@ int mdw_feedgen_start_opts(mdw_feedgen **out, const mdw_feedgen_opts *o)
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->http_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, fg,
         threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!fg->d) {

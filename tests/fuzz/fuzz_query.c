@@ -40,8 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* 2. the router, with the input as the request target */
     fake_source f;
     memset(&f, 0, sizeof f);
-    mdw_xrpc_server s = {fake_source_make(&f), "did:web:fuzz.example", "fuzz.example", NULL,
-                         NULL};
+    mdw_xrpc_server s = {fake_source_make(&f), "did:web:fuzz.example", "fuzz.example", NULL, NULL};
     static const char *const verbs[] = {"GET", "POST", "OPTIONS", "HEAD"};
     mdw_xrpc_request q = {verbs[size % 4], in, size, NULL, NULL};
     mdw_xrpc_reply r;

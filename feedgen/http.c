@@ -46,6 +46,7 @@ struct mdw_feedgen {
 /* One request in flight (MHD's con_cls): the raw target copied before MHD edits it. */
 struct req {
     int64_t t0_us;
+    int called; /* the access handler ran once */
     int status;
     int route;
     size_t len;
@@ -152,6 +153,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     struct req *r = xmalloc(sizeof *r + n + 1);
     r->t0_us = mdw_clock_mono_us(fg->clock);
     r->status = 0;
+    r->called = 0;
     r->route = MDW_ROUTE_NOT_FOUND;
     r->len = n;
     memcpy(r->target, uri, n + 1);
@@ -189,9 +191,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!r)
         return MHD_NO; /* cannot happen: on_uri always runs first */
     if (r->status) {
-        /* Response already queued on the first call: discard any body. */
+        /* Response already queued: discard any body. */
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (!r->called) {
+        /*
+        ** First call (headers read). A reply queued now is "early" for
+        ** libmicrohttpd, which then closes the connection: fine for a request
+        ** with a body (none of our routes reads one, so it is never read),
+        ** but a bodiless GET must be answered on the next call, or every
+        ** request costs a new TCP connection (measured: half the rate).
+        */
+        r->called = 1;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+        int has_body = te != NULL || (cl != NULL && strspn(cl, "0") != strlen(cl));
+        if (!has_body)
+            return MHD_YES;
     }
 
     mdw_xrpc_request q = {

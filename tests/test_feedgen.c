@@ -340,6 +340,27 @@ TEST(feed_pages)
     mdw_xrpc_reply_release(&r);
 }
 
+TEST(feed_json_escaping)
+{
+    /* The index never stores such URIs; the page must still be valid JSON. */
+    server_init();
+    const char *odd[] = {"at://did:plc:a/app.bsky.feed.post/\"q\\\n",
+                         "at://did:plc:a/x/\xc3\xa9\x01",
+                         "at://did:plc:a/app.bsky.feed.post/3kplain"};
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
+        fsrc.first_uri = odd[i];
+        mdw_xrpc_reply r = call("GET", "/xrpc/app.bsky.feed.getFeedSkeleton?" FEED_Q "&limit=2");
+        ASSERT_EQ(r.status, 200);
+        cJSON *j = cJSON_Parse(r.body.data);
+        mdw_xrpc_reply_release(&r);
+        ASSERT(j);
+        cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "feed"), 0);
+        int same = strcmp(cJSON_GetObjectItem(first, "post")->valuestring, odd[i]) == 0;
+        cJSON_Delete(j);
+        ASSERT_MSG(same, "uri %zu", i);
+    }
+}
+
 TEST(describe_and_did)
 {
     server_init();
@@ -451,6 +472,7 @@ int main(void)
     RUN(routing_conventions);
     RUN(feed_errors);
     RUN(feed_pages);
+    RUN(feed_json_escaping);
     RUN(describe_and_did);
     RUN(metrics_render);
     RUN(preflight);

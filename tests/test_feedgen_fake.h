@@ -28,6 +28,7 @@ typedef struct fake_source {
     _Atomic int calls;    /* feed_page calls */
     char last_cursor[64]; /* cursor of the last call ("" for none) */
     size_t last_limit;
+    const char *first_uri; /* when set, replaces the first post's URI (escaping tests) */
 } fake_source;
 
 static int fake_feed_page(void *ctx, const char *owner, const char *id, const char *cursor,
@@ -56,6 +57,10 @@ static int fake_feed_page(void *ctx, const char *owner, const char *id, const ch
     for (; i < FAKE_POSTS && page->n < limit; i++)
         page->uris[page->n++] =
             xasprintf("at://did:plc:author%03ld/app.bsky.feed.post/3k%06ld", i % 7, FAKE_POSTS - i);
+    if (f->first_uri && page->n) {
+        free(page->uris[0]);
+        page->uris[0] = xstrdup(f->first_uri);
+    }
     page->scanned = page->n;
     if (i < FAKE_POSTS)
         snprintf(page->cursor, sizeof page->cursor, "%ld", i);

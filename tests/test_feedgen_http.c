@@ -202,6 +202,50 @@ TEST(basic_routes)
     mdw_feedgen_stop(fg);
 }
 
+TEST(keep_alive)
+{
+    /* Bodiless GETs keep the connection (one TCP connection for many requests). */
+    mdw_feedgen *fg = start(2, 64, 10);
+    ASSERT(fg);
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/xrpc/app.bsky.feed.getFeedSkeleton?%s&limit=2",
+             mdw_feedgen_port(fg), FEED_Q);
+    mdw_buf body = MDW_BUF_INIT(1 << 16);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    long connects = -1, status = 0, total_connects = 0;
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ(curl_easy_perform(c), CURLE_OK);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+        ASSERT_EQ(status, 200);
+        total_connects += connects;
+    }
+    curl_easy_cleanup(c);
+    mdw_buf_release(&body);
+    ASSERT_EQ(total_connects, 1);
+
+    /* A request with a body is answered at once and the connection closed. */
+    int port = mdw_feedgen_port(fg);
+    const char post[] = "POST /xrpc/app.bsky.feed.getFeedSkeleton HTTP/1.1\r\nHost: x\r\n"
+                        "Content-Length: 100000\r\n\r\nabc";
+    int fd = tcp_connect(port);
+    ASSERT(fd >= 0);
+    ASSERT_EQ(send(fd, post, sizeof post - 1, MSG_NOSIGNAL), (ssize_t)sizeof post - 1);
+    char buf[2048];
+    ssize_t got = 0, r;
+    while ((r = recv(fd, buf + got, sizeof buf - 1 - (size_t)got, 0)) > 0)
+        got += r;
+    close(fd);
+    buf[got > 0 ? got : 0] = '\0';
+    ASSERT_CONTAINS(buf, "HTTP/1.1 400 ");
+    ASSERT_CONTAINS(buf, "Incorrect HTTP method (POST) expected GET");
+    ASSERT_EQ(r, 0); /* closed by the server, without waiting for the body */
+    mdw_feedgen_stop(fg);
+}
+
 TEST(size_limits)
 {
     mdw_feedgen *fg = start(1, 64, 10);
@@ -355,6 +399,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     mdw_log_set_level(MDW_LOG_ERROR);
     RUN(basic_routes);
+    RUN(keep_alive);
     RUN(size_limits);
     RUN(connection_cap);
     RUN(idle_timeout);

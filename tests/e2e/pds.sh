@@ -1,0 +1,95 @@
+# Sourced by end-to-end scripts (after tests/lib.sh): a REAL @atproto/pds
+# 0.5.35 with an in-memory PLC directory (@did-plc/server Database.mock()),
+# both on 127.0.0.1, started from the packages installed in tests/node.
+#
+#   pds_start [name ...]   starts PLC + PDS, creates <name>.test accounts (each
+#                          with an app password), waits for readiness; sets
+#                          PDS_URL, PDS_PUBLIC_URL, PLC_URL, PDS_PID, PDS_STATE,
+#                          PDS_JWT_SECRET, NODE. Returns non-zero on failure.
+#   pds_account NAME       creates one more account; prints its JSON.
+#   pds_field NAME KEY     a field of a start-time account (did, handle,
+#                          password, appPassword).
+#   json_get FILE|- EXPR   evaluates a JS expression on the parsed JSON `j`.
+#   pds_stop               SIGTERM by PID, waits; also run at exit.
+#
+# One PDS per script: starting takes a few seconds, so scripts reuse it
+# across their cases. The PDS logs to $T/pds/pds.log.
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NODE_DIR=$(cd "$E2E_DIR/../node" && pwd)
+PDS_PID=""
+
+json_get() { # file-or-dash, JS expression over j
+  local src=$1 expr=$2
+  if [ "$src" = - ]; then src=/dev/stdin; fi
+  "$NODE" -e '
+    const fs = require("fs");
+    const j = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    const v = (0, eval)("(j) => (" + process.argv[2] + ")")(j);
+    if (v === undefined || v === null) process.exit(3);
+    console.log(typeof v === "string" ? v : JSON.stringify(v));
+  ' "$src" "$expr"
+}
+
+pds_start() {
+  NODE=$("$NODE_DIR/setup.sh") || { echo "pds.sh: tests/node/setup.sh failed" >&2; return 1; }
+  local dir="$T/pds"
+  mkdir -p "$dir/data" "$dir/blobs"
+  PDS_STATE="$dir/state.json"
+  PDS_JWT_SECRET=$(openssl rand -hex 32)
+  local port
+  port=$(free_port)
+  local names
+  names=$(IFS=,; echo "$*")
+  (
+    export PDS_HOSTNAME=localhost PDS_PORT="$port"
+    export PDS_DATA_DIRECTORY="$dir/data" PDS_BLOBSTORE_DISK_LOCATION="$dir/blobs"
+    export PDS_JWT_SECRET PDS_ADMIN_PASSWORD
+    PDS_ADMIN_PASSWORD=$(openssl rand -hex 16)
+    export PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX
+    PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX=$(openssl rand -hex 32)
+    export PDS_INVITE_REQUIRED=false PDS_DEV_MODE=true PDS_SERVICE_HANDLE_DOMAINS=.test
+    export PDS_CRAWLERS= LOG_ENABLED=true LOG_DESTINATION="$dir/pds.log"
+    cd "$NODE_DIR" && exec "$NODE" pds-start.mjs --state "$PDS_STATE" --accounts "$names"
+  ) >"$dir/stdout" 2>"$dir/stderr" &
+  PDS_PID=$!
+  PIDS+=("$PDS_PID")
+  local i=0
+  while ! grep -q '^READY ' "$dir/stdout" 2>/dev/null; do
+    if ! kill -0 "$PDS_PID" 2>/dev/null; then
+      echo "pds.sh: the PDS exited during start:" >&2
+      tail -20 "$dir/stderr" >&2
+      PDS_PID=""
+      return 1
+    fi
+    i=$((i + 1))
+    if [ $i -gt 600 ]; then
+      echo "pds.sh: the PDS was not ready within 60 s" >&2
+      pds_stop
+      return 1
+    fi
+    sleep 0.1
+  done
+  PDS_URL=$(json_get "$PDS_STATE" j.pds)
+  PDS_PUBLIC_URL=$(json_get "$PDS_STATE" j.publicUrl)
+  PLC_URL=$(json_get "$PDS_STATE" j.plc)
+  export PDS_URL PDS_PUBLIC_URL PLC_URL PDS_JWT_SECRET NODE
+}
+
+pds_field() { # account name, key
+  json_get "$PDS_STATE" "j.accounts[\"$1\"].$2"
+}
+
+pds_account() { # name: creates <name>.test on the running PDS, prints its JSON
+  "$NODE" "$NODE_DIR/pds-account.mjs" "$PDS_URL" "$1"
+}
+
+pds_stop() {
+  [ -n "$PDS_PID" ] || return 0
+  kill -TERM "$PDS_PID" 2>/dev/null
+  local i=0
+  while kill -0 "$PDS_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  kill -KILL "$PDS_PID" 2>/dev/null
+  wait "$PDS_PID" 2>/dev/null
+  PDS_PID=""
+}

@@ -93,3 +93,44 @@ pds_stop() {
   wait "$PDS_PID" 2>/dev/null
   PDS_PID=""
 }
+
+# responder_start STATUS COUNT RESET_IN: an HTTP responder on 127.0.0.1 that
+# answers the first COUNT requests with STATUS (429 carries ratelimit-reset
+# RESET_IN s ahead), then forwards to the PDS. Sets RESP_URL and RESP_LOG
+# (one line per request seen). Stopped at exit like the PDS.
+responder_start() {
+  local n=${RESP_N:-0}
+  RESP_N=$((n + 1))
+  RESP_LOG="$T/responder-$n.log"
+  : >"$RESP_LOG"
+  "$NODE" "$NODE_DIR/e2e-responder.mjs" --upstream "$PDS_URL" --status "$1" --count "$2" \
+    --reset-in "$3" --log "$RESP_LOG" >"$T/responder-$n.out" 2>&1 &
+  PIDS+=("$!")
+  local i=0
+  while ! grep -q '^READY ' "$T/responder-$n.out" 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 100 ] && { echo "pds.sh: responder did not start" >&2; return 1; }
+    sleep 0.1
+  done
+  RESP_URL="http://127.0.0.1:$(sed -n 's/^READY //p' "$T/responder-$n.out")"
+}
+
+# mint_expired_jwt DID: an access JWT signed with PDS_JWT_SECRET, expired a minute ago.
+mint_expired_jwt() {
+  PDS_JWT_SECRET=$PDS_JWT_SECRET "$NODE" "$NODE_DIR/pds-mint-jwt.mjs" "$1"
+}
+
+# xrpc_get NSID QUERY: GET on the PDS, body on stdout.
+xrpc_get() {
+  curl -s "$PDS_URL/xrpc/$1?$2"
+}
+
+# pds_post NAME TEXT: a post by <name>.test through @atproto/api; prints {"uri","cid"}.
+pds_post() {
+  "$NODE" "$NODE_DIR/e2e-post.mjs" "$PDS_URL" "$(pds_field "$1" handle)" \
+    "$(pds_field "$1" appPassword)" post "$2"
+}
+# pds_delete_post NAME URI
+pds_delete_post() {
+  "$NODE" "$NODE_DIR/e2e-post.mjs" "$PDS_URL" "$(pds_field "$1" handle)" \
+    "$(pds_field "$1" appPassword)" delete "$2"
+}

@@ -1,0 +1,68 @@
+// A tiny HTTP responder on 127.0.0.1 standing in front of a real PDS: it
+// answers the first COUNT requests itself with STATUS (429 with a
+// ratelimit-reset header RESET_IN seconds ahead, or a 5xx), then forwards
+// every later request to UPSTREAM unchanged. COUNT -1 = always answer.
+// Each request is logged to LOG (one line: method path status), so tests can
+// count attempts.
+//
+//   node e2e-responder.mjs --upstream URL --status 429 --count 2 --reset-in 1 --log FILE
+// prints `READY <port>`.
+import fs from 'node:fs'
+import http from 'node:http'
+
+const args = process.argv.slice(2)
+const opt = (n, d) => {
+  const i = args.indexOf(n)
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : d
+}
+const upstream = opt('--upstream', '')
+const status = Number(opt('--status', '429'))
+const count = Number(opt('--count', '-1'))
+const resetIn = Number(opt('--reset-in', '1'))
+const log = opt('--log', '')
+let seen = 0
+
+const note = (line) => {
+  if (log) fs.appendFileSync(log, line + '\n')
+}
+
+const server = http.createServer(async (req, res) => {
+  const chunks = []
+  for await (const c of req) chunks.push(c)
+  const body = Buffer.concat(chunks)
+  seen++
+  if (count < 0 || seen <= count || !upstream) {
+    const headers = { 'content-type': 'application/json' }
+    let err = { error: 'InternalServerError', message: 'Internal Server Error' }
+    if (status === 429) {
+      const reset = Math.floor(Date.now() / 1000) + resetIn
+      Object.assign(headers, {
+        'ratelimit-limit': '30',
+        'ratelimit-remaining': '0',
+        'ratelimit-reset': String(reset),
+        'ratelimit-policy': '30;w=300',
+      })
+      err = { error: 'RateLimitExceeded', message: 'Rate Limit Exceeded' }
+    }
+    note(`${req.method} ${req.url} ${status}`)
+    res.writeHead(status, headers)
+    res.end(JSON.stringify(err))
+    return
+  }
+  const headers = { ...req.headers }
+  delete headers.host
+  delete headers['content-length']
+  const up = await fetch(upstream + req.url, {
+    method: req.method,
+    headers,
+    body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
+  })
+  const out = Buffer.from(await up.arrayBuffer())
+  note(`${req.method} ${req.url} ${up.status}`)
+  res.writeHead(up.status, { 'content-type': up.headers.get('content-type') || 'application/json' })
+  res.end(out)
+})
+server.listen(0, '127.0.0.1', () => {
+  console.log(`READY ${server.address().port}`)
+})
+process.on('SIGTERM', () => server.close(() => process.exit(0)))

@@ -637,6 +637,27 @@ static int write_record(mdw_pds *p, const char *nsid, const char *collection, co
     cJSON *res = NULL;
     rc = authed(p, nsid, 1, NULL, body, idempotent, &res);
     cJSON_Delete(body);
+    if (rc && rc != MDW_EAGAIN && rkey && !strcmp(nsid, "com.atproto.repo.createRecord")) {
+        /*
+        ** A retried create with our own key fails when the first attempt was
+        ** written but its answer lost: if the record under that key is ours,
+        ** it was a success, and there is still exactly one record.
+        */
+        char saved[MDW_PDS_ERR_MAX];
+        memcpy(saved, p->err, sizeof saved);
+        cJSON *got = NULL;
+        if (mdw_pds_get_record(p, NULL, p->did, collection, rkey, &got) == 0 &&
+            cJSON_Compare(cJSON_GetObjectItemCaseSensitive(got, "value"), record, 1)) {
+            mdw_info("pds", "the record was written by an earlier attempt", "rkey=%s", rkey);
+            cJSON_Delete(res);
+            res = got;
+            got = NULL;
+            rc = 0;
+        } else {
+            memcpy(p->err, saved, sizeof saved);
+        }
+        cJSON_Delete(got);
+    }
     if (rc == 0) {
         char *uri = json_str(res, "uri"), *cid = json_str(res, "cid");
         if (!uri) {

@@ -94,17 +94,20 @@ pds_stop() {
   PDS_PID=""
 }
 
-# responder_start STATUS COUNT RESET_IN: an HTTP responder on 127.0.0.1 that
-# answers the first COUNT requests with STATUS (429 carries ratelimit-reset
-# RESET_IN s ahead), then forwards to the PDS. Sets RESP_URL and RESP_LOG
-# (one line per request seen). Stopped at exit like the PDS.
+# responder_start STATUS COUNT RESET_IN [LOSE]: an HTTP responder on 127.0.0.1
+# that answers the first COUNT requests with STATUS (429 carries
+# ratelimit-reset RESET_IN s ahead), then forwards to the PDS. With LOSE (a
+# path part, e.g. com.atproto.repo.createRecord) it instead forwards the first
+# COUNT matching requests but answers them with STATUS: the PDS acted, the
+# answer was lost. Sets RESP_URL and RESP_LOG (one line per request seen).
+# Stopped at exit like the PDS.
 responder_start() {
   local n=${RESP_N:-0}
   RESP_N=$((n + 1))
   RESP_LOG="$T/responder-$n.log"
   : >"$RESP_LOG"
   "$NODE" "$NODE_DIR/e2e-responder.mjs" --upstream "$PDS_URL" --status "$1" --count "$2" \
-    --reset-in "$3" --log "$RESP_LOG" >"$T/responder-$n.out" 2>&1 &
+    --reset-in "$3" --log "$RESP_LOG" ${4:+--lose "$4"} >"$T/responder-$n.out" 2>&1 &
   PIDS+=("$!")
   local i=0
   while ! grep -q '^READY ' "$T/responder-$n.out" 2>/dev/null; do

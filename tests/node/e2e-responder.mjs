@@ -20,6 +20,10 @@ const status = Number(opt('--status', '429'))
 const count = Number(opt('--count', '-1'))
 const resetIn = Number(opt('--reset-in', '1'))
 const log = opt('--log', '')
+// --lose PATH: requests whose path contains PATH (the first COUNT of them) are
+// forwarded to the upstream, which acts on them, but answered with STATUS:
+// the answer is "lost", as when a proxy fails after the PDS committed.
+const lose = opt('--lose', '')
 let seen = 0
 
 const note = (line) => {
@@ -30,8 +34,11 @@ const server = http.createServer(async (req, res) => {
   const chunks = []
   for await (const c of req) chunks.push(c)
   const body = Buffer.concat(chunks)
-  seen++
-  if (count < 0 || seen <= count || !upstream) {
+  const losing = lose && req.url.includes(lose)
+  if (!lose || losing) seen++
+  const answerHere = !lose && (count < 0 || seen <= count || !upstream)
+  const lost = losing && (count < 0 || seen <= count)
+  if (answerHere) {
     const headers = { 'content-type': 'application/json' }
     let err = { error: 'InternalServerError', message: 'Internal Server Error' }
     if (status === 429) {
@@ -58,6 +65,12 @@ const server = http.createServer(async (req, res) => {
     body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body,
   })
   const out = Buffer.from(await up.arrayBuffer())
+  if (lost) {
+    note(`${req.method} ${req.url} ${up.status} lost ${status}`)
+    res.writeHead(status, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ error: 'InternalServerError', message: 'Internal Server Error' }))
+    return
+  }
   note(`${req.method} ${req.url} ${up.status}`)
   res.writeHead(up.status, { 'content-type': up.headers.get('content-type') || 'application/json' })
   res.end(out)

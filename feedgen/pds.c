@@ -914,3 +914,235 @@ int mdw_pds_resolve_endpoint(mdw_pds *p, const char *did, char **endpoint_out)
     cJSON_Delete(doc);
     return rc;
 }
+
+/* ---- the rebuild walk ---- */
+
+typedef struct walk_ctx {
+    const mdw_pds_walk_opts *o;
+    mdw_pds_walk_stats *st;
+    mdw_pds_event_fn fn;
+    void *ctx;
+    const char *did, *rev, *collection;
+    int posts;
+    mdw_buf ev;
+} walk_ctx;
+
+/* listRecords callback: one event per record; 1 = stop (older posts follow). */
+static int walk_record(void *ctx, const char *uri, const char *cid, const cJSON *value)
+{
+    walk_ctx *w = ctx;
+    char *rkey = NULL;
+    if (mdw_pds_parse_at_uri(uri, NULL, NULL, &rkey) != 0)
+        return 0;
+    char *json = cJSON_PrintUnformatted(value);
+    if (!json)
+        abort();
+    int rc = 0;
+    if (w->posts) {
+        w->st->posts_seen++;
+        int64_t t = mdw_pds_tid_time_us(rkey);
+        if (t >= 0 && t < w->o->min_post_us) {
+            rc = 1; /* newest first: every later post is older still */
+            goto out;
+        }
+        if (!strstr(json, "atr_"))
+            goto out;
+    }
+    mdw_buf_reset(&w->ev);
+    rc = mdw_buf_printf(&w->ev, "{\"did\":");
+    rc = rc ? rc : mdw_buf_json_str(&w->ev, w->did, strlen(w->did));
+    rc = rc ? rc
+            : mdw_buf_printf(&w->ev, ",\"time_us\":%lld,\"kind\":\"commit\",\"commit\":{\"rev\":",
+                             (long long)w->o->time_us);
+    rc = rc ? rc : mdw_buf_json_str(&w->ev, w->rev, strlen(w->rev));
+    rc = rc ? rc : mdw_buf_puts(&w->ev, ",\"operation\":\"create\",\"collection\":");
+    rc = rc ? rc : mdw_buf_json_str(&w->ev, w->collection, strlen(w->collection));
+    rc = rc ? rc : mdw_buf_puts(&w->ev, ",\"rkey\":");
+    rc = rc ? rc : mdw_buf_json_str(&w->ev, rkey, strlen(rkey));
+    rc = rc ? rc : mdw_buf_puts(&w->ev, ",\"record\":");
+    rc = rc ? rc : mdw_buf_puts(&w->ev, json);
+    rc = rc ? rc : mdw_buf_puts(&w->ev, ",\"cid\":");
+    rc = rc ? rc : mdw_buf_json_str(&w->ev, cid, strlen(cid));
+    rc = rc ? rc : mdw_buf_puts(&w->ev, "}}");
+    if (rc) {
+        /* One record over the event cap: skipped, as ingest would refuse it. */
+        mdw_warn("pds", "record too large for an event, skipped", "uri=%s", uri);
+        rc = 0;
+        goto out;
+    }
+    w->st->records++;
+    rc = w->fn(w->ctx, w->ev.data, w->ev.len);
+    if (rc == 1)
+        rc = MDW_ESTOPPED; /* the caller's 1 is not our internal "stop here" */
+out:
+    free(json);
+    free(rkey);
+    return rc;
+}
+
+static int walk_repo(mdw_pds *p, walk_ctx *w, const char *base, const char *did, const char *rev)
+{
+    w->did = did;
+    w->rev = rev;
+    int rc = 0;
+    for (size_t i = 0; i < w->o->ncollections + (w->o->post_collection ? 1 : 0) && !rc; i++) {
+        w->posts = i == w->o->ncollections;
+        w->collection = w->posts ? w->o->post_collection : w->o->collections[i];
+        rc = mdw_pds_list_records(p, base, did, w->collection, walk_record, w);
+        if (rc == 1)
+            rc = 0;
+    }
+    return rc;
+}
+
+/* A sorted set of DIDs (relay mode gathers them over several collections). */
+typedef struct did_set {
+    char **v;
+    size_t n;
+} did_set;
+
+static int did_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void did_set_add(did_set *s, const char *did)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i], did))
+            return;
+    s->v = xrealloc(s->v, (s->n + 1) * sizeof *s->v);
+    s->v[s->n++] = xstrdup(did);
+}
+
+/* One page of listRepos / listReposByCollection: DIDs (+ revs, active) into the arrays. */
+static int list_repos_page(mdw_pds *p, const char *base, const char *nsid, const char *collection,
+                           const char *cursor, cJSON **res)
+{
+    const char *kv[] = {"collection", collection, "limit", "500", "cursor", cursor};
+    char *q = query_of(p, kv, 6);
+    if (!q)
+        return MDW_ETOOBIG;
+    int rc = xrpc(p, base, nsid, 0, q, NULL, NULL, 1, res, NULL, 0);
+    free(q);
+    return rc;
+}
+
+int mdw_pds_walk(mdw_pds *p, const mdw_pds_walk_opts *o, mdw_pds_event_fn fn, void *ctx,
+                 mdw_pds_walk_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    const char *base = o->base_url ? o->base_url : p->pds_url;
+    walk_ctx w = {.o = o, .st = st, .fn = fn, .ctx = ctx, .ev = MDW_BUF_INIT(MDW_MAX_EVENT_BYTES)};
+    int rc = 0;
+    if (o->progress)
+        o->progress(o->progress_ctx, st);
+    if (!o->relay) {
+        /* A PDS: listRepos gives every repository with its rev and status. */
+        char *cursor = NULL;
+        for (;;) {
+            cJSON *res = NULL;
+            rc = list_repos_page(p, base, "com.atproto.sync.listRepos", NULL, cursor, &res);
+            if (rc) {
+                cJSON_Delete(res);
+                break;
+            }
+            const cJSON *repos = cJSON_GetObjectItemCaseSensitive(res, "repos"), *r;
+            int n = cJSON_GetArraySize(repos);
+            st->repos_total += (uint64_t)n;
+            cJSON_ArrayForEach(r, repos)
+            {
+                const cJSON *did = cJSON_GetObjectItemCaseSensitive(r, "did");
+                const cJSON *rev = cJSON_GetObjectItemCaseSensitive(r, "rev");
+                if (!cJSON_IsString(did) || !cJSON_IsString(rev) ||
+                    cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(r, "active"))) {
+                    st->repos_skipped++;
+                    continue;
+                }
+                rc = walk_repo(p, &w, base, did->valuestring, rev->valuestring);
+                if (rc)
+                    break;
+                st->repos++;
+                if (o->progress)
+                    o->progress(o->progress_ctx, st);
+            }
+            char *next = json_str(res, "cursor");
+            cJSON_Delete(res);
+            if (rc || !next || n == 0 || (cursor && !strcmp(cursor, next))) {
+                free(next);
+                break;
+            }
+            free(cursor);
+            cursor = next;
+        }
+        free(cursor);
+        mdw_buf_release(&w.ev);
+        return rc;
+    }
+    /* A relay: the DIDs holding each wanted collection, then each one's own PDS. */
+    did_set dids = {0};
+    const char *colls[64];
+    size_t nc = 0;
+    for (size_t i = 0; i < o->ncollections && nc < 63; i++)
+        colls[nc++] = o->collections[i];
+    if (o->post_collection)
+        colls[nc++] = o->post_collection;
+    for (size_t i = 0; i < nc && !rc; i++) {
+        char *cursor = NULL;
+        for (;;) {
+            cJSON *res = NULL;
+            rc = list_repos_page(p, base, "com.atproto.sync.listReposByCollection", colls[i],
+                                 cursor, &res);
+            if (rc) {
+                cJSON_Delete(res);
+                break;
+            }
+            const cJSON *repos = cJSON_GetObjectItemCaseSensitive(res, "repos"), *r;
+            int n = cJSON_GetArraySize(repos);
+            cJSON_ArrayForEach(r, repos)
+            {
+                const cJSON *did = cJSON_GetObjectItemCaseSensitive(r, "did");
+                if (cJSON_IsString(did))
+                    did_set_add(&dids, did->valuestring);
+            }
+            char *next = json_str(res, "cursor");
+            cJSON_Delete(res);
+            if (!next || n == 0 || (cursor && !strcmp(cursor, next))) {
+                free(next);
+                break;
+            }
+            free(cursor);
+            cursor = next;
+        }
+        free(cursor);
+    }
+    if (dids.n)
+        qsort(dids.v, dids.n, sizeof *dids.v, did_cmp);
+    st->repos_total = dids.n;
+    for (size_t i = 0; i < dids.n && !rc; i++) {
+        char *ep = NULL;
+        cJSON *head = NULL;
+        const char *kv[] = {"did", dids.v[i]};
+        char *q = query_of(p, kv, 2);
+        if (mdw_pds_resolve_endpoint(p, dids.v[i], &ep) != 0 || !q ||
+            xrpc(p, ep, "com.atproto.sync.getLatestCommit", 0, q, NULL, NULL, 1, &head, NULL, 0)) {
+            mdw_warn("pds", "repository skipped", "did=%s error=\"%s\"", dids.v[i], p->err);
+            st->repos_skipped++;
+        } else {
+            char *rev = json_str(head, "rev");
+            rc = walk_repo(p, &w, ep, dids.v[i], rev ? rev : "");
+            free(rev);
+            st->repos++;
+        }
+        cJSON_Delete(head);
+        free(q);
+        free(ep);
+        if (o->progress)
+            o->progress(o->progress_ctx, st);
+    }
+    for (size_t i = 0; i < dids.n; i++)
+        free(dids.v[i]);
+    free(dids.v);
+    mdw_buf_release(&w.ev);
+    return rc;
+}

@@ -104,7 +104,44 @@ int mdw_pds_resolve_endpoint(mdw_pds *p, const char *did, char **endpoint_out);
 /* A handle or a DID -> DID (a DID is returned as is, copied). */
 int mdw_pds_resolve_actor(mdw_pds *p, const char *actor, char **did_out);
 
+/*
+** Rebuild input: walks the repositories of a PDS (com.atproto.sync.listRepos,
+** every page) or of a relay (com.atproto.sync.listReposByCollection for each
+** collection, then each repository's own PDS) and calls fn with one
+** Jetstream-shaped event per record, JSON text:
+**   {"did","time_us","kind":"commit","commit":{"rev","operation":"create",
+**    "collection","rkey","record","cid"}}
+** Every record of `collections` is emitted; of `post_collection` only posts
+** whose JSON names "atr_" (the lightweight filter's rule) and whose record
+** key time is at least min_post_us (listRecords is newest first, so the walk
+** of a repository's posts stops at the first older one). rev is the
+** repository's current revision (records carry none of their own). Inactive
+** repositories are skipped and counted. fn != 0 stops the walk (returned).
+*/
+typedef int (*mdw_pds_event_fn)(void *ctx, const char *json, size_t len);
+typedef struct mdw_pds_walk_stats {
+    uint64_t repos, repos_total, repos_skipped, records, posts_seen;
+} mdw_pds_walk_stats;
+/* Called after each repository (and once at the start with repos = 0). */
+typedef void (*mdw_pds_progress_fn)(void *ctx, const mdw_pds_walk_stats *st);
+typedef struct mdw_pds_walk_opts {
+    const char *base_url; /* the PDS or relay (NULL = pds_url) */
+    int relay;            /* 1: listReposByCollection (relay); 0: listRepos (PDS) */
+    const char *const *collections;
+    size_t ncollections;
+    const char *post_collection; /* NULL = none */
+    int64_t min_post_us;
+    int64_t time_us; /* the events' time_us (the rebuild's time) */
+    mdw_pds_progress_fn progress;
+    void *progress_ctx;
+} mdw_pds_walk_opts;
+int mdw_pds_walk(mdw_pds *p, const mdw_pds_walk_opts *o, mdw_pds_event_fn fn, void *ctx,
+                 mdw_pds_walk_stats *st);
+
 /* ---- pure helpers (public so the unit tests reach them) ---- */
+
+/* The time of a TID record key in unix µs; -1 when rkey is not a TID. */
+int64_t mdw_pds_tid_time_us(const char *rkey);
 
 /* A TID record key (13 chars + NUL) for time now_us, with a random clock id. */
 void mdw_pds_tid(int64_t now_us, char out[14]);

@@ -33,6 +33,21 @@ void mdw_pds_tid(int64_t now_us, char out[14])
     out[13] = '\0';
 }
 
+int64_t mdw_pds_tid_time_us(const char *rkey)
+{
+    static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
+    if (strlen(rkey) != 13 || !strchr("234567abcdefghij", rkey[0]))
+        return -1;
+    uint64_t v = 0;
+    for (int i = 0; i < 13; i++) {
+        const char *c = memchr(alphabet, rkey[i], 32);
+        if (!c || !rkey[i])
+            return -1;
+        v = v << 5 | (uint64_t)(c - alphabet);
+    }
+    return (int64_t)(v >> 10);
+}
+
 char *mdw_pds_xrpc_url(const char *base, const char *nsid, const char *query)
 {
     size_t n = strlen(base);

@@ -50,6 +50,14 @@ TEST(tid_shape_and_order)
     /* The top bit is zero, so the first character is one of the first 16. */
     ASSERT(strchr("234567abcdefghij", a[0]) != NULL);
     ASSERT(strcmp(a, b) < 0); /* later time sorts later whatever the clock id */
+    ASSERT_EQ(mdw_pds_tid_time_us(a), 1763878280000000LL);
+    ASSERT_EQ(mdw_pds_tid_time_us(b), 1763878280000001LL);
+    /* A real record key of the corpus repository (a like) decodes to a 2023-2026 time. */
+    int64_t t = mdw_pds_tid_time_us("3lqdkdjpy6t2e");
+    ASSERT(t > 1672531200000000LL && t < 1798761600000000LL);
+    ASSERT_EQ(mdw_pds_tid_time_us("self"), -1);
+    ASSERT_EQ(mdw_pds_tid_time_us("zzzzzzzzzzzzz"), -1); /* top bit set */
+    ASSERT_EQ(mdw_pds_tid_time_us("3lqdkdjpy6t21"), -1); /* '1' is not base32-sortable */
 }
 
 TEST(xrpc_url)

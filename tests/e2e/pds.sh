@@ -63,8 +63,8 @@ pds_start() {
       return 1
     fi
     i=$((i + 1))
-    if [ $i -gt 600 ]; then
-      echo "pds.sh: the PDS was not ready within 60 s" >&2
+    if [ $i -gt 1800 ]; then
+      echo "pds.sh: the PDS was not ready within 180 s" >&2
       pds_stop
       return 1
     fi
@@ -111,7 +111,7 @@ responder_start() {
   PIDS+=("$!")
   local i=0
   while ! grep -q '^READY ' "$T/responder-$n.out" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 100 ] && { echo "pds.sh: responder did not start" >&2; return 1; }
+    i=$((i + 1)); [ $i -gt 600 ] && { echo "pds.sh: responder did not start in 60 s" >&2; return 1; }
     sleep 0.1
   done
   RESP_URL="http://127.0.0.1:$(sed -n 's/^READY //p' "$T/responder-$n.out")"

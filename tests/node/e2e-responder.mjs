@@ -2,7 +2,7 @@
 // answers the first COUNT requests itself with STATUS (429 with a
 // ratelimit-reset header RESET_IN seconds ahead, or a 5xx), then forwards
 // every later request to UPSTREAM unchanged. COUNT -1 = always answer.
-// Each request is logged to LOG (one line: method path status), so tests can
+// STATUS 200 answers a 9 MiB JSON body (over the client's cap). Each request is logged to LOG (one line: method path status), so tests can
 // count attempts.
 //
 //   node e2e-responder.mjs --upstream URL --status 429 --count 2 --reset-in 1 --log FILE
@@ -53,7 +53,8 @@ const server = http.createServer(async (req, res) => {
     }
     note(`${req.method} ${req.url} ${status}`)
     res.writeHead(status, headers)
-    res.end(JSON.stringify(err))
+    // STATUS 200: an oversized answer (9 MiB of JSON), for the body cap.
+    res.end(status === 200 ? JSON.stringify({ x: 'a'.repeat(9 << 20) }) : JSON.stringify(err))
     return
   }
   const headers = { ...req.headers }

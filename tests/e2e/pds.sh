@@ -31,6 +31,21 @@ json_get() { # file-or-dash, JS expression over j
   ' "$src" "$expr"
 }
 
+# json_fields FILE|- EXPR...: one line per expression (one node run); use
+#   mapfile -t f < <(json_fields "$file" j.a j.b)
+json_fields() {
+  local src=$1; shift
+  if [ "$src" = - ]; then src=/dev/stdin; fi
+  "$NODE" -e '
+    const fs = require("fs");
+    const j = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    for (const e of process.argv.slice(2)) {
+      let v; try { v = (0, eval)("(j) => (" + e + ")")(j); } catch (err) { v = undefined; }
+      console.log(v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v));
+    }
+  ' "$src" "$@"
+}
+
 pds_start() {
   NODE=$("$NODE_DIR/setup.sh") || { echo "pds.sh: tests/node/setup.sh failed" >&2; return 1; }
   local dir="$T/pds"
@@ -70,14 +85,26 @@ pds_start() {
     fi
     sleep 0.1
   done
-  PDS_URL=$(json_get "$PDS_STATE" j.pds)
-  PDS_PUBLIC_URL=$(json_get "$PDS_STATE" j.publicUrl)
-  PLC_URL=$(json_get "$PDS_STATE" j.plc)
+  # One node run reads the whole state (node starts slowly on a busy machine).
+  declare -gA PDS_ACCT=()
+  local k v
+  while IFS='=' read -r k v; do
+    case "$k" in
+      pds) PDS_URL=$v ;; publicUrl) PDS_PUBLIC_URL=$v ;; plc) PLC_URL=$v ;;
+      *) PDS_ACCT[$k]=$v ;;
+    esac
+  done < <(json_get "$PDS_STATE" '[`pds=${j.pds}`, `publicUrl=${j.publicUrl}`, `plc=${j.plc}`,
+    ...Object.entries(j.accounts).flatMap(([n, a]) =>
+      Object.entries(a).map(([k, v]) => `${n}.${k}=${v}`))].join("\n")')
   export PDS_URL PDS_PUBLIC_URL PLC_URL PDS_JWT_SECRET NODE
 }
 
-pds_field() { # account name, key
-  json_get "$PDS_STATE" "j.accounts[\"$1\"].$2"
+pds_field() { # account name, key (did, handle, password, appPassword)
+  if [ -n "${PDS_ACCT[$1.$2]:-}" ]; then
+    echo "${PDS_ACCT[$1.$2]}"
+  else
+    json_get "$PDS_STATE" "j.accounts[\"$1\"].$2"
+  fi
 }
 
 pds_account() { # name: creates <name>.test on the running PDS, prints its JSON

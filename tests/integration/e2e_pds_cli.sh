@@ -47,10 +47,11 @@ id=${tag#\#atr_}
 check "create prints an 8-hex hashtag" grep -qE '^hashtag: #atr_[0-9a-f]{8}$' <<<"$out"
 expect_contains "config URI is in alice's repo" "$cfg" "at://$ALICE_DID/net.atrarium.community.config/"
 expect_eq "feed URI names the owner and the hashtag" "$feed" "at://$ALICE_DID/app.bsky.feed.generator/$id"
-rec=$(get_record "$ALICE_DID" net.atrarium.community.config "$(rkey_of "$cfg")")
-expect_eq "config record read back: hashtag" "$(json_get - j.value.hashtag <<<"$rec")" "$tag"
-expect_eq "config record read back: name" "$(json_get - j.value.name <<<"$rec")" "Garden club"
-expect_eq "config record read back: stage" "$(json_get - j.value.stage <<<"$rec")" "theme"
+mapfile -t f < <(get_record "$ALICE_DID" net.atrarium.community.config "$(rkey_of "$cfg")" |
+  json_fields - j.value.hashtag j.value.name j.value.stage)
+expect_eq "config record read back: hashtag" "${f[0]}" "$tag"
+expect_eq "config record read back: name" "${f[1]}" "Garden club"
+expect_eq "config record read back: stage" "${f[2]}" "theme"
 expect_eq "session file is 0600" "$(stat -c %a "$T/alice.session.json")" 600
 out2=$(as alice community create --name "Second" 2>/dev/null | sed -n 's/^hashtag: //p')
 check "a second community gets another hashtag" test -n "$out2" -a "$out2" != "$tag"
@@ -65,9 +66,10 @@ expect_eq "default session file is <data>/session.json, 0600" "$(stat -c %a "$T/
 m1=$(as bob community join "$cfg" 2>"$T/err")
 expect_eq "join by config URI exits 0" "$?" 0
 expect_contains "join prints the membership URI" "$m1" "at://$BOB_DID/net.atrarium.community.membership/"
-rec=$(get_record "$BOB_DID" net.atrarium.community.membership "$(rkey_of "$m1")")
-expect_eq "membership read back: community" "$(json_get - j.value.community <<<"$rec")" "$cfg"
-expect_eq "membership read back: role" "$(json_get - j.value.role <<<"$rec")" member
+mapfile -t f < <(get_record "$BOB_DID" net.atrarium.community.membership "$(rkey_of "$m1")" |
+  json_fields - j.value.community j.value.role)
+expect_eq "membership read back: community" "${f[0]}" "$cfg"
+expect_eq "membership read back: role" "${f[1]}" member
 m2=$(as bob community join "$tag" --owner alice.test 2>"$T/err")
 expect_eq "join again by hashtag + owner exits 0" "$?" 0
 expect_eq "join again writes nothing new" "$m2" "$m1"
@@ -83,24 +85,25 @@ as carol community join "not-a-community" >/dev/null 2>"$T/err"
 expect_eq "join of garbage exits 2" "$?" 2
 
 # ---- moderation ----
-post=$(pds_post bob "hello $tag from bob")
-post_uri=$(json_get - j.uri <<<"$post")
-post_cid=$(json_get - j.cid <<<"$post")
+mapfile -t f < <(pds_post bob "hello $tag from bob" | json_fields - j.uri j.cid)
+post_uri=${f[0]} post_cid=${f[1]}
 for verb in hide unhide; do
   a=$(as alice moderate "$verb" "$post_uri" --community "$tag" --reason "off topic" 2>"$T/err")
   expect_eq "moderate $verb exits 0" "$?" 0
-  rec=$(get_record "$ALICE_DID" net.atrarium.moderation.action "$(rkey_of "$a")")
-  expect_eq "$verb read back: action" "$(json_get - j.value.action <<<"$rec")" "${verb}_post"
-  expect_eq "$verb read back: target uri" "$(json_get - j.value.target.uri <<<"$rec")" "$post_uri"
-  expect_eq "$verb read back: target cid" "$(json_get - j.value.target.cid <<<"$rec")" "$post_cid"
-  expect_eq "$verb read back: community" "$(json_get - j.value.community <<<"$rec")" "$cfg"
+  mapfile -t f < <(get_record "$ALICE_DID" net.atrarium.moderation.action "$(rkey_of "$a")" |
+    json_fields - j.value.action j.value.target.uri j.value.target.cid j.value.community)
+  expect_eq "$verb read back: action" "${f[0]}" "${verb}_post"
+  expect_eq "$verb read back: target uri" "${f[1]}" "$post_uri"
+  expect_eq "$verb read back: target cid" "${f[2]}" "$post_cid"
+  expect_eq "$verb read back: community" "${f[3]}" "$cfg"
 done
 for verb in block unblock; do
   a=$(as alice moderate "$verb" bob.test --community "$cfg" 2>"$T/err")
   expect_eq "moderate $verb exits 0" "$?" 0
-  rec=$(get_record "$ALICE_DID" net.atrarium.moderation.action "$(rkey_of "$a")")
-  expect_eq "$verb read back: action" "$(json_get - j.value.action <<<"$rec")" "${verb}_user"
-  expect_eq "$verb read back: target did" "$(json_get - j.value.target.did <<<"$rec")" "$BOB_DID"
+  mapfile -t f < <(get_record "$ALICE_DID" net.atrarium.moderation.action "$(rkey_of "$a")" |
+    json_fields - j.value.action j.value.target.did)
+  expect_eq "$verb read back: action" "${f[0]}" "${verb}_user"
+  expect_eq "$verb read back: target did" "${f[1]}" "$BOB_DID"
 done
 as bob moderate hide "$post_uri" --community "$cfg" >/dev/null 2>"$T/err"
 expect_contains "a member's own action is flagged as ineffective" "$(cat "$T/err")" "neither the owner nor a moderator"
@@ -111,10 +114,11 @@ expect_eq "moderate without --community exits 2" "$?" 2
 f=$(as alice feed publish "$tag" --display-name "Garden" --description "the club's feed" 2>"$T/err")
 expect_eq "feed publish exits 0" "$?" 0
 expect_eq "feed publish prints the feed URI" "$f" "$feed"
-rec=$(get_record "$ALICE_DID" app.bsky.feed.generator "$id")
-expect_eq "feed record read back: did" "$(json_get - j.value.did <<<"$rec")" did:web:feeds.example.test
-expect_eq "feed record read back: displayName" "$(json_get - j.value.displayName <<<"$rec")" Garden
-expect_eq "feed record read back: \$type" "$(json_get - 'j.value["$type"]' <<<"$rec")" app.bsky.feed.generator
+mapfile -t f < <(get_record "$ALICE_DID" app.bsky.feed.generator "$id" |
+  json_fields - j.value.did j.value.displayName 'j.value["$type"]')
+expect_eq "feed record read back: did" "${f[0]}" did:web:feeds.example.test
+expect_eq "feed record read back: displayName" "${f[1]}" Garden
+expect_eq "feed record read back: \$type" "${f[2]}" app.bsky.feed.generator
 as bob feed publish "$cfg" --display-name "Not mine" >/dev/null 2>"$T/err"
 expect_eq "publishing another's feed exits 1" "$?" 1
 expect_contains "publishing another's feed explains" "$(cat "$T/err")" "only its owner"
@@ -160,26 +164,34 @@ expect_eq "the old tagged post exists" "$(get_record "$BOB_DID" app.bsky.feed.po
 untagged=$(pds_post bob "no tag here" | json_get - j.uri)
 "$MEADOW" rebuild --events >"$T/events.jsonl" 2>"$T/err"
 expect_eq "rebuild --events exits 0" "$?" 0
-ev() { json_get "$T/events.jsonl" "$1" 2>/dev/null; } # over j = the array of events
 "$NODE" -e 'const fs=require("fs");const l=fs.readFileSync(process.argv[1],"utf8").trim().split("\n");
   fs.writeFileSync(process.argv[1],JSON.stringify(l.map(x=>JSON.parse(x))))' "$T/events.jsonl"
 uri_of='e => "at://" + e.did + "/" + e.commit.collection + "/" + e.commit.rkey'
-expect_eq "events: every config of every repo" "$(ev "j.filter(e => e.commit.collection === 'net.atrarium.community.config').length")" \
+mapfile -t f < <(json_fields "$T/events.jsonl" \
+  "j.filter(e => e.commit.collection === 'net.atrarium.community.config').length" \
+  "j.filter(e => e.commit.collection === 'net.atrarium.moderation.action').length" \
+  "j.find(e => ($uri_of)(e) === '$post_uri').commit.cid" \
+  "j.find(e => ($uri_of)(e) === '$cfg').commit.record.hashtag" \
+  "j.filter(e => ($uri_of)(e) === '$untagged').length" \
+  "j.filter(e => e.commit.rkey === '$old_rkey').length" \
+  "j.every(e => e.kind === 'commit' && e.commit.operation === 'create' && /^[2-7a-z]{13}\$/.test(e.commit.rev))" \
+  "j.length")
+expect_eq "events: every config of every repo" "${f[0]}" \
   "$(($(count_records "$ALICE_DID" net.atrarium.community.config) + $(count_records "$CAROL_DID" net.atrarium.community.config)))"
-expect_eq "events: every moderation action" "$(ev "j.filter(e => e.commit.collection === 'net.atrarium.moderation.action').length")" \
+expect_eq "events: every moderation action" "${f[1]}" \
   "$(($(count_records "$ALICE_DID" net.atrarium.moderation.action) + $(count_records "$BOB_DID" net.atrarium.moderation.action)))"
-expect_eq "events: the tagged post, with its CID" "$(ev "j.find(e => ($uri_of)(e) === '$post_uri').commit.cid")" "$post_cid"
-expect_eq "events: the config record as on the PDS" "$(ev "j.find(e => ($uri_of)(e) === '$cfg').commit.record.hashtag")" "$tag"
-expect_eq "events: no untagged post" "$(ev "j.filter(e => ($uri_of)(e) === '$untagged').length")" 0
-expect_eq "events: no post older than retention" "$(ev "j.filter(e => e.commit.rkey === '$old_rkey').length")" 0
-expect_eq "events: all commit creates with the repo rev" "$(ev "j.every(e => e.kind === 'commit' && e.commit.operation === 'create' && /^[2-7a-z]{13}\$/.test(e.commit.rev))")" true
+expect_eq "events: the tagged post, with its CID" "${f[2]}" "$post_cid"
+expect_eq "events: the config record as on the PDS" "${f[3]}" "$tag"
+expect_eq "events: no untagged post" "${f[4]}" 0
+expect_eq "events: no post older than retention" "${f[5]}" 0
+expect_eq "events: all commit creates with the repo rev" "${f[6]}" true
 expect_contains "rebuild: plain progress lines off a terminal" "$(cat "$T/err")" "rebuild: repos 3/3"
 "$MEADOW" rebuild --events --relay --from "$PDS_URL" >/dev/null 2>"$T/err"
 expect_eq "rebuild --relay on a PDS (no listReposByCollection) exits 1" "$?" 1
 expect_contains "rebuild --relay: the XRPC error named" "$(cat "$T/err")" "listReposByCollection"
 
 # rebuild (without --events) queues the same events in an empty data directory.
-n_ev=$(ev "j.length")
+n_ev=${f[7]}
 out=$("$MEADOW" rebuild --data "$T/rebuilt" 2>"$T/err")
 expect_eq "rebuild into an empty data dir exits 0" "$?" 0
 expect_contains "rebuild says how many it queued" "$out" "queued $n_ev events from 3 repositories"

@@ -126,7 +126,9 @@ pds_stop() {
 # ratelimit-reset RESET_IN s ahead), then forwards to the PDS. With LOSE (a
 # path part, e.g. com.atproto.repo.createRecord) it instead forwards the first
 # COUNT matching requests but answers them with STATUS: the PDS acted, the
-# answer was lost. Sets RESP_URL and RESP_LOG (one line per request seen).
+# answer was lost. With RESP_RELAY_SHIM=1 it also answers
+# com.atproto.sync.listReposByCollection as a relay would (from the PDS's
+# listRepos + listRecords). Sets RESP_URL and RESP_LOG (one line per request seen).
 # Stopped at exit like the PDS.
 responder_start() {
   local n=${RESP_N:-0}
@@ -134,7 +136,8 @@ responder_start() {
   RESP_LOG="$T/responder-$n.log"
   : >"$RESP_LOG"
   "$NODE" "$NODE_DIR/e2e-responder.mjs" --upstream "$PDS_URL" --status "$1" --count "$2" \
-    --reset-in "$3" --log "$RESP_LOG" ${4:+--lose "$4"} >"$T/responder-$n.out" 2>&1 &
+    --reset-in "$3" --log "$RESP_LOG" ${4:+--lose "$4"} ${RESP_RELAY_SHIM:+--relay-shim} \
+    >"$T/responder-$n.out" 2>&1 &
   PIDS+=("$!")
   local i=0
   while ! grep -q '^READY ' "$T/responder-$n.out" 2>/dev/null; do

@@ -190,6 +190,21 @@ expect_contains "rebuild: plain progress lines off a terminal" "$(cat "$T/err")"
 expect_eq "rebuild --relay on a PDS (no listReposByCollection) exits 1" "$?" 1
 expect_contains "rebuild --relay: the XRPC error named" "$(cat "$T/err")" "listReposByCollection"
 
+# Relay mode: listReposByCollection (here a shim in front of the PDS, since a
+# PDS does not serve it), each DID's PDS from the PLC, its rev from
+# getLatestCommit: the same records as the PDS walk.
+RESP_RELAY_SHIM=1 responder_start 503 0 0 || { bad "responder starts"; finish; exit 1; }
+"$MEADOW" rebuild --events --relay --from "$RESP_URL" >"$T/relay.jsonl" 2>"$T/err"
+expect_eq "rebuild --relay exits 0" "$?" 0
+check "relay mode asked listReposByCollection" grep -q 'listReposByCollection.* 200 shim' "$RESP_LOG"
+"$NODE" -e 'const fs=require("fs");
+  const keys=(f)=>fs.readFileSync(f,"utf8").trim().split("\n").map(x=>JSON.parse(x))
+    .map(e=>[e.did,e.commit.collection,e.commit.rkey,e.commit.cid,e.commit.rev].join(" ")).sort().join("\n");
+  const a=keys(process.argv[1]), b=JSON.parse(fs.readFileSync(process.argv[2],"utf8"))
+    .map(e=>[e.did,e.commit.collection,e.commit.rkey,e.commit.cid,e.commit.rev].join(" ")).sort().join("\n");
+  process.exit(a===b?0:1)' "$T/relay.jsonl" "$T/events.jsonl"
+expect_eq "relay mode: the same records, CIDs and revs as the PDS walk" "$?" 0
+
 # rebuild (without --events) queues the same events in an empty data directory.
 n_ev=${f[7]}
 out=$("$MEADOW" rebuild --data "$T/rebuilt" 2>"$T/err")

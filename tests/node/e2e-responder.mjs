@@ -30,7 +30,35 @@ const note = (line) => {
   if (log) fs.appendFileSync(log, line + '\n')
 }
 
+// --relay-shim: also answer com.atproto.sync.listReposByCollection (which a
+// relay serves and a PDS does not) from the upstream PDS's own listRepos and
+// listRecords, so the rebuild's relay mode can be tested against it.
+const relayShim = args.includes('--relay-shim')
+const shimListByCollection = async (url) => {
+  const collection = url.searchParams.get('collection')
+  const repos = []
+  let cursor
+  do {
+    const q = new URLSearchParams({ limit: '1000', ...(cursor ? { cursor } : {}) })
+    const page = await (await fetch(`${upstream}/xrpc/com.atproto.sync.listRepos?${q}`)).json()
+    for (const r of page.repos) {
+      const q2 = new URLSearchParams({ repo: r.did, collection, limit: '1' })
+      const recs = await (await fetch(`${upstream}/xrpc/com.atproto.repo.listRecords?${q2}`)).json()
+      if (recs.records && recs.records.length > 0) repos.push({ did: r.did })
+    }
+    cursor = page.repos.length ? page.cursor : undefined
+  } while (cursor)
+  return { repos }
+}
+
 const server = http.createServer(async (req, res) => {
+  if (relayShim && req.url.startsWith('/xrpc/com.atproto.sync.listReposByCollection')) {
+    const out = await shimListByCollection(new URL(req.url, 'http://x'))
+    note(`${req.method} ${req.url} 200 shim`)
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(out))
+    return
+  }
   const chunks = []
   for await (const c of req) chunks.push(c)
   const body = Buffer.concat(chunks)

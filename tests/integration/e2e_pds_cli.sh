@@ -162,6 +162,17 @@ curl -s -o /dev/null -X POST -H "Authorization: Bearer $bob_tok" -H 'Content-Typ
   "$PDS_URL/xrpc/com.atproto.repo.createRecord"
 expect_eq "the old tagged post exists" "$(get_record "$BOB_DID" app.bsky.feed.post "$old_rkey" | json_get - j.value.text)" "old $tag"
 untagged=$(pds_post bob "no tag here" | json_get - j.uri)
+# 150 tagged posts by carol in one applyWrites: listRecords pages (100 each) are all followed.
+carol_tok=$(json_get "$T/data/session.json" j.accessJwt)
+"$NODE" -e '
+  const [did, tag] = process.argv.slice(1), now = Date.now();
+  const writes = Array.from({ length: 150 }, (_, i) => ({ $type: "com.atproto.repo.applyWrites#create",
+    collection: "app.bsky.feed.post",
+    value: { $type: "app.bsky.feed.post", text: `bulk ${i} ${tag}`, createdAt: new Date(now - i).toISOString() } }));
+  console.log(JSON.stringify({ repo: did, writes }))' "$CAROL_DID" "$tag" >"$T/bulk.json"
+code=$(curl -s -o "$T/bulk.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $carol_tok" \
+  -H 'Content-Type: application/json' --data-binary @"$T/bulk.json" "$PDS_URL/xrpc/com.atproto.repo.applyWrites")
+expect_eq "150 posts written in one applyWrites" "$code" 200
 "$MEADOW" rebuild --events >"$T/events.jsonl" 2>"$T/err"
 expect_eq "rebuild --events exits 0" "$?" 0
 "$NODE" -e 'const fs=require("fs");const l=fs.readFileSync(process.argv[1],"utf8").trim().split("\n");
@@ -175,7 +186,8 @@ mapfile -t f < <(json_fields "$T/events.jsonl" \
   "j.filter(e => ($uri_of)(e) === '$untagged').length" \
   "j.filter(e => e.commit.rkey === '$old_rkey').length" \
   "j.every(e => e.kind === 'commit' && e.commit.operation === 'create' && /^[2-7a-z]{13}\$/.test(e.commit.rev))" \
-  "j.length")
+  "j.length" \
+  "new Set(j.filter(e => e.did === '$CAROL_DID' && e.commit.collection === 'app.bsky.feed.post').map(e => e.commit.record.text)).size")
 expect_eq "events: every config of every repo" "${f[0]}" \
   "$(($(count_records "$ALICE_DID" net.atrarium.community.config) + $(count_records "$CAROL_DID" net.atrarium.community.config)))"
 expect_eq "events: every moderation action" "${f[1]}" \
@@ -185,6 +197,7 @@ expect_eq "events: the config record as on the PDS" "${f[3]}" "$tag"
 expect_eq "events: no untagged post" "${f[4]}" 0
 expect_eq "events: no post older than retention" "${f[5]}" 0
 expect_eq "events: all commit creates with the repo rev" "${f[6]}" true
+expect_eq "events: all 150 of carol's posts (two listRecords pages)" "${f[8]}" 150
 expect_contains "rebuild: plain progress lines off a terminal" "$(cat "$T/err")" "rebuild: repos 3/3"
 "$MEADOW" rebuild --events --relay --from "$PDS_URL" >/dev/null 2>"$T/err"
 expect_eq "rebuild --relay on a PDS (no listReposByCollection) exits 1" "$?" 1

@@ -34,7 +34,9 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "feedgen/pds.h"
+#include "index/index.h"
 #include "lexicon/lexicon.h"
+#include "processor/processor.h"
 #include "queue/queue.h"
 #include "common/banned.h"
 
@@ -793,6 +795,45 @@ static int queue_event(void *ctx, const char *json, size_t len)
     return 0;
 }
 
+/*
+** Applies the queued events with the processor, exactly as live events are
+** (same rules, validation and index transactions), until the queue is empty.
+*/
+static int apply_queue(const mdw_config *cfg, mdw_queue *q, mdw_clock *clock, const char *ixdir)
+{
+    mdw_index *ix = NULL;
+    mdw_processor *p = NULL;
+    mdw_index_opts io = {0};
+    io.map_bytes = (size_t)cfg->index_map_mb << 20;
+    int rc = mdw_index_open(&ix, ixdir, &io);
+    if (rc) {
+        fprintf(stderr, "meadow: rebuild: cannot open the index %s: %s\n", ixdir, mdw_strerror(rc));
+        return 1;
+    }
+    mdw_processor_cfg pc;
+    mdw_processor_cfg_from_config(&pc, cfg);
+    if ((rc = mdw_processor_open(&p, &pc, q, ix, clock)) != 0) {
+        fprintf(stderr, "meadow: rebuild: processor: %s\n", mdw_strerror(rc));
+        mdw_index_close(ix);
+        return 1;
+    }
+    size_t n;
+    do
+        rc = mdw_processor_step(p, &n);
+    while (rc == 0 && n > 0);
+    mdw_processor_stats st;
+    mdw_processor_stats_get(p, &st);
+    mdw_info("pds", "rebuild applied", "applied=%llu noop=%llu refused=%llu skipped=%llu dead=%llu",
+             (unsigned long long)st.applied, (unsigned long long)st.noop,
+             (unsigned long long)st.refused, (unsigned long long)st.skipped,
+             (unsigned long long)st.dead);
+    if (rc)
+        fprintf(stderr, "meadow: rebuild: applying the events failed: %s\n", mdw_strerror(rc));
+    mdw_processor_close(p);
+    mdw_index_close(ix);
+    return rc ? 1 : 0;
+}
+
 static int print_event(void *ctx, const char *json, size_t len)
 {
     fwrite(json, 1, len, stdout);
@@ -804,7 +845,7 @@ int mdw_cmd_rebuild(const mdw_config *cfg, int argc, char **argv)
 {
     const char *u = "meadow rebuild [--from URL] [--relay] [--events]\n"
                     "  --events: print the PDS records as Jetstream events (JSON lines) instead "
-                    "of queueing them in an empty data directory";
+                    "of building the index in an empty data directory";
     int relay = 0, events = 0;
     const char *from = NULL;
     for (int i = 1; i < argc; i++) {
@@ -882,11 +923,14 @@ int mdw_cmd_rebuild(const mdw_config *cfg, int argc, char **argv)
     mdw_info("pds", "rebuild walk done", "repos=%llu skipped=%llu records=%llu posts_seen=%llu",
              (unsigned long long)st.repos, (unsigned long long)st.repos_skipped,
              (unsigned long long)st.records, (unsigned long long)st.posts_seen);
-    if (sink)
-        printf("rebuild: queued %llu events from %llu repositories into %s (%llu over the event "
-               "cap skipped); `meadow process` applies them\n",
-               (unsigned long long)sink->queued, (unsigned long long)st.repos, qdir,
-               (unsigned long long)sink->oversized);
+    if (sink) {
+        rc = apply_queue(cfg, sink->q, c.clock, ixdir);
+        if (rc == 0)
+            printf("rebuild: %llu events from %llu repositories applied to %s (%llu over the "
+                   "event cap skipped)\n",
+                   (unsigned long long)sink->queued, (unsigned long long)st.repos, ixdir,
+                   (unsigned long long)sink->oversized);
+    }
 out:
     if (sink) {
         for (size_t i = 0; i < sink->n; i++)

@@ -150,6 +150,7 @@ expect_contains "display name: refused" "$(cat "$T/err")" "invalid app.bsky.feed
 expect_eq "refused feed record: the published one unchanged" "$(get_record "$ALICE_DID" app.bsky.feed.generator "$id" | json_get - j.value.displayName)" Garden
 
 # ---- rebuild input: the PDS's records as Jetstream events ----
+m3=$(as bob community join "$cfg" 2>/dev/null) # bob is a member again for the rebuilt feed
 # A tagged post dated 30 days ago (its TID record key says so) is outside
 # retention; an untagged recent post is not a candidate.
 old_rkey=$("$NODE" -e '
@@ -218,12 +219,21 @@ check "relay mode asked listReposByCollection" grep -q 'listReposByCollection.* 
   process.exit(a===b?0:1)' "$T/relay.jsonl" "$T/events.jsonl"
 expect_eq "relay mode: the same records, CIDs and revs as the PDS walk" "$?" 0
 
-# rebuild (without --events) queues the same events in an empty data directory.
+# rebuild (without --events): the same events through the processor into an
+# empty data directory; the feed holds what the PDS records say.
 n_ev=${f[7]}
 out=$("$MEADOW" rebuild --data "$T/rebuilt" 2>"$T/err")
 expect_eq "rebuild into an empty data dir exits 0" "$?" 0
-expect_contains "rebuild says how many it queued" "$out" "queued $n_ev events from 3 repositories"
-expect_contains "the rebuilt queue holds them" "$("$MEADOW" queue stats --data "$T/rebuilt" 2>&1)" "$n_ev"
+expect_contains "rebuild says what it applied" "$out" "rebuild: $n_ev events from 3 repositories applied"
+"$MEADOW" index dump "$feed" --data "$T/rebuilt" >"$T/feed.dump" 2>"$T/err"
+expect_eq "rebuilt index: the community's feed dumps" "$?" 0
+check "rebuilt feed: the member's tagged post" grep -qF "$post_uri" "$T/feed.dump"
+check "rebuilt feed: no outsider post" bash -c "! grep -q '$CAROL_DID/app.bsky.feed.post' '$T/feed.dump'"
+check "rebuilt feed: no post older than retention" bash -c "! grep -qF '$old_rkey' '$T/feed.dump'"
+"$MEADOW" rebuild --data "$T/rebuilt2" >/dev/null 2>&1
+"$MEADOW" index dump --data "$T/rebuilt" >"$T/r1.dump" 2>&1
+"$MEADOW" index dump --data "$T/rebuilt2" >"$T/r2.dump" 2>&1
+check "two rebuilds give equal index dumps" cmp -s "$T/r1.dump" "$T/r2.dump"
 "$MEADOW" rebuild --data "$T/rebuilt" >/dev/null 2>"$T/err"
 expect_eq "rebuild into a used data dir exits 1" "$?" 1
 expect_contains "rebuild into a used data dir: refused" "$(cat "$T/err")" "needs an empty data directory"

@@ -246,6 +246,8 @@ static int http_once(mdw_pds *p, int post, const char *url, const char *body, co
     /* The request is done: forget the header copy holding the token. */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    for (struct curl_slist *h = hdrs; h; h = h->next)
+        explicit_bzero(h->data, strlen(h->data)); /* curl's copy of the bearer token */
     curl_slist_free_all(hdrs);
     wipe_free(auth);
     if (*cc == CURLE_OK)

@@ -167,3 +167,9 @@ pds_delete_post() {
   "$NODE" "$NODE_DIR/e2e-post.mjs" "$PDS_URL" "$(pds_field "$1" handle)" \
     "$(pds_field "$1" appPassword)" delete "$2"
 }
+
+# pds_capture_frames CURSOR FILE: the PDS's subscribeRepos frames from CURSOR
+# until 1 s of quiet, in the corpus format; prints the frame count.
+pds_capture_frames() {
+  "$NODE" "$NODE_DIR/e2e-firehose.mjs" "ws://127.0.0.1:${PDS_URL##*:}" "$1" "$2" 1000
+}

@@ -379,6 +379,12 @@ for s in "$ALICE_PW" "$expired" "$old_refresh" "$(json_get "$T/dbg.json" j.acces
 done
 expect_eq "no password or token in debug output" "$leaks" 0
 
+# The PDS's own firehose serves these commits on loopback (what `meadow serve`
+# follows in the full scenario): frames carry the community records.
+n=$(pds_capture_frames 0 "$T/frames.bin")
+check "subscribeRepos from cursor 0 gives frames" test "${n:-0}" -gt 20
+check "the frames carry net.atrarium records" grep -qa 'net.atrarium.community.config' "$T/frames.bin"
+
 pds_stop
 check "the PDS stopped" test -z "$PDS_PID"
 finish

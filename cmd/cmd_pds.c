@@ -600,34 +600,42 @@ int mdw_cmd_moderate(const mdw_config *cfg, int argc, char **argv)
                 m.uri);
     cJSON *target = cJSON_CreateObject();
     if (post) {
-        char *auth = NULL, *coll = NULL, *rkey = NULL;
-        if (mdw_pds_parse_at_uri(a.pos[0], &auth, &coll, &rkey) != 0) {
-            fprintf(stderr, "meadow: %s is not a post AT-URI\n", a.pos[0]);
-            cJSON_Delete(target);
-            rc = 2;
-            goto out;
-        }
-        char *author = NULL, *base = NULL;
+        char *auth = NULL, *coll = NULL, *rkey = NULL, *author = NULL, *base = NULL, *turi = NULL;
         cJSON *res = NULL;
-        /* The CID pins the version acted on; a post already gone is still hidden by URI. */
-        if (a.cid)
-            post_cid = xstrdup(a.cid);
-        else if (mdw_pds_resolve_actor(c.pds, auth, &author) == 0 &&
-                 mdw_pds_resolve_endpoint(c.pds, author, &base) == 0 &&
-                 mdw_pds_get_record(c.pds, base, author, coll, rkey, &res) == 0) {
-            const cJSON *cid = cJSON_GetObjectItemCaseSensitive(res, "cid");
-            if (cJSON_IsString(cid))
-                post_cid = xstrdup(cid->valuestring);
+        if (mdw_pds_parse_at_uri(a.pos[0], &auth, &coll, &rkey) != 0 ||
+            strcmp(coll, "app.bsky.feed.post") != 0) {
+            fprintf(stderr, "meadow: %s is not the AT-URI of an app.bsky.feed.post record\n",
+                    a.pos[0]);
+            rc = 2;
+        } else if (mdw_pds_resolve_actor(c.pds, auth, &author) != 0) {
+            rc = fail(&c, "cannot resolve the post's author");
         } else {
-            fprintf(stderr, "meadow: note: the post could not be read (%s); acting on its URI\n",
-                    mdw_pds_error(c.pds));
+            /* The index knows posts by DID URIs: a handle in the URI is replaced. */
+            turi = xasprintf("at://%s/%s/%s", author, coll, rkey);
+            /* The CID pins the version acted on; a post already gone is hidden by URI. */
+            if (a.cid)
+                post_cid = xstrdup(a.cid);
+            else if (mdw_pds_resolve_endpoint(c.pds, author, &base) == 0 &&
+                     mdw_pds_get_record(c.pds, base, author, coll, rkey, &res) == 0) {
+                const cJSON *cid = cJSON_GetObjectItemCaseSensitive(res, "cid");
+                if (cJSON_IsString(cid))
+                    post_cid = xstrdup(cid->valuestring);
+            } else {
+                fprintf(stderr,
+                        "meadow: note: the post could not be read (%s); acting on its URI\n",
+                        mdw_pds_error(c.pds));
+            }
+            cJSON_AddStringToObject(target, "$type", NSID_ACTION "#postTarget");
+            cJSON_AddStringToObject(target, "uri", turi);
+            if (post_cid)
+                cJSON_AddStringToObject(target, "cid", post_cid);
         }
         cJSON_Delete(res);
-        free(author), free(base), free(auth), free(coll), free(rkey);
-        cJSON_AddStringToObject(target, "$type", NSID_ACTION "#postTarget");
-        cJSON_AddStringToObject(target, "uri", a.pos[0]);
-        if (post_cid)
-            cJSON_AddStringToObject(target, "cid", post_cid);
+        free(author), free(base), free(auth), free(coll), free(rkey), free(turi);
+        if (rc) {
+            cJSON_Delete(target);
+            goto out;
+        }
     } else {
         if (mdw_pds_resolve_actor(c.pds, a.pos[0], &target_did) != 0) {
             cJSON_Delete(target);

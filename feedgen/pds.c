@@ -302,6 +302,7 @@ static int xrpc(mdw_pds *p, const char *base, const char *nsid, int post, const 
         *out = NULL;
     if (name && namelen)
         name[0] = '\0';
+    p->err[0] = '\0';
     char *url = mdw_pds_xrpc_url(base, nsid, query);
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     if (body && !text)
@@ -839,6 +840,7 @@ int mdw_pds_resolve_actor(mdw_pds *p, const char *actor, char **did_out)
 static int get_json(mdw_pds *p, const char *url, cJSON **out)
 {
     *out = NULL;
+    p->err[0] = '\0';
     resp r = {.body = MDW_BUF_INIT(MDW_MAX_HTTP_BODY_BYTES)};
     int rc = MDW_EHTTP;
     for (int attempt = 0;; attempt++) {

@@ -105,6 +105,15 @@ for verb in block unblock; do
   expect_eq "$verb read back: action" "${f[0]}" "${verb}_user"
   expect_eq "$verb read back: target did" "${f[1]}" "$BOB_DID"
 done
+a=$(as alice moderate hide "at://bob.test/app.bsky.feed.post/${post_uri##*/}" --community "$tag" 2>"$T/err")
+expect_eq "hide by a handle URI exits 0" "$?" 0
+mapfile -t f < <(get_record "$ALICE_DID" net.atrarium.moderation.action "$(rkey_of "$a")" |
+  json_fields - j.value.target.uri j.value.target.cid)
+expect_eq "hide by a handle URI: the target is the DID URI" "${f[0]}" "$post_uri"
+expect_eq "hide by a handle URI: the post's CID" "${f[1]}" "$post_cid"
+as alice moderate unhide "$post_uri" --community "$tag" >/dev/null 2>&1 # visible again
+as alice moderate hide "$cfg" --community "$tag" >/dev/null 2>"$T/err"
+expect_eq "hide of a non-post URI exits 2" "$?" 2
 as bob moderate hide "$post_uri" --community "$cfg" >/dev/null 2>"$T/err"
 expect_contains "a member's own action is flagged as ineffective" "$(cat "$T/err")" "neither the owner nor a moderator"
 as alice moderate hide "$post_uri" >/dev/null 2>"$T/err"

@@ -45,6 +45,9 @@ int64_t mdw_pds_tid_time_us(const char *rkey)
             return -1;
         v = v << 5 | (uint64_t)(c - alphabet);
     }
+    /* The syntax admits a first character up to 'j'; the TID's top bit must be 0. */
+    if (v >> 63)
+        return -1;
     return (int64_t)(v >> 10);
 }
 

@@ -56,7 +56,8 @@ TEST(tid_shape_and_order)
     int64_t t = mdw_pds_tid_time_us("3lqdkdjpy6t2e");
     ASSERT(t > 1672531200000000LL && t < 1798761600000000LL);
     ASSERT_EQ(mdw_pds_tid_time_us("self"), -1);
-    ASSERT_EQ(mdw_pds_tid_time_us("zzzzzzzzzzzzz"), -1); /* top bit set */
+    ASSERT_EQ(mdw_pds_tid_time_us("zzzzzzzzzzzzz"), -1); /* not TID syntax */
+    ASSERT_EQ(mdw_pds_tid_time_us("djpykdjpy6t2e"), -1); /* TID syntax, top bit set (fuzz) */
     ASSERT_EQ(mdw_pds_tid_time_us("3lqdkdjpy6t21"), -1); /* '1' is not base32-sortable */
 }
 

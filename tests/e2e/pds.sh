@@ -137,6 +137,7 @@ responder_start() {
   : >"$RESP_LOG"
   "$NODE" "$NODE_DIR/e2e-responder.mjs" --upstream "$PDS_URL" --status "$1" --count "$2" \
     --reset-in "$3" --log "$RESP_LOG" ${4:+--lose "$4"} ${RESP_RELAY_SHIM:+--relay-shim} \
+    ${RESP_DID_WEB:+--did-web "$RESP_DID_WEB"} \
     >"$T/responder-$n.out" 2>&1 &
   PIDS+=("$!")
   local i=0

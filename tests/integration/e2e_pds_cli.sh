@@ -345,6 +345,19 @@ expect_eq "oversized answer: exits 1" "$?" 1
 expect_contains "oversized answer: says so" "$(cat "$T/err")" "is over 8388608 bytes"
 check "oversized answer: no session file" test ! -e "$T/big.json"
 
+# did:web: the DID document comes from http://localhost:<port>/.well-known/did.json
+# (http for localhost only) and its #atproto_pds is where the config is read.
+RESP_DID_WEB='did:web:localhost%3APORT' responder_start 503 0 0 || { bad "responder starts"; finish; exit 1; }
+web="did:web:localhost%3A${RESP_URL##*:}"
+as carol community join "at://$web/net.atrarium.community.config/3n2xaaaaaaaaa" >/dev/null 2>"$T/err"
+expect_eq "did:web owner without that config: exit 1" "$?" 1
+check "did:web: the DID document was fetched" grep -q 'well-known/did.json 200 did-web' "$RESP_LOG"
+expect_contains "did:web: the record was looked up on the PDS it names" "$(cat "$T/err")" "getRecord: "
+expect_contains "did:web: ... which has no such repository" "$(cat "$T/err")" "$web"
+RESP_DID_WEB='did:web:elsewhere.example' responder_start 503 0 0 || { bad "responder starts"; finish; exit 1; }
+as carol community join "at://did:web:localhost%3A${RESP_URL##*:}/net.atrarium.community.config/3n2xaaaaaaaaa" >/dev/null 2>"$T/err"
+expect_contains "did:web: a document naming another DID is refused" "$(cat "$T/err")" "names another DID"
+
 # ---- the app password file ----
 printf '%s\n' "$BOB_PW" >"$T/pw"
 chmod 644 "$T/pw"

@@ -51,7 +51,22 @@ const shimListByCollection = async (url) => {
   return { repos }
 }
 
+// --did-web ID: also serve /.well-known/did.json, a DID document for ID whose
+// #atproto_pds service is UPSTREAM (the test's did:web identity).
+const didWeb = opt('--did-web', '')
+
 const server = http.createServer(async (req, res) => {
+  if (didWeb && req.url === '/.well-known/did.json') {
+    const doc = {
+      '@context': ['https://www.w3.org/ns/did/v1'],
+      id: didWeb.replace('PORT', String(server.address().port)),
+      service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: upstream }],
+    }
+    note(`${req.method} ${req.url} 200 did-web`)
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(doc))
+    return
+  }
   if (relayShim && req.url.startsWith('/xrpc/com.atproto.sync.listReposByCollection')) {
     const out = await shimListByCollection(new URL(req.url, 'http://x'))
     note(`${req.method} ${req.url} 200 shim`)

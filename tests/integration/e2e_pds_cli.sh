@@ -209,6 +209,10 @@ expect_eq "events: no post older than retention" "${f[5]}" 0
 expect_eq "events: all commit creates with the repo rev" "${f[6]}" true
 expect_eq "events: all 150 of carol's posts (two listRecords pages)" "${f[8]}" 150
 expect_contains "rebuild: plain progress lines off a terminal" "$(cat "$T/err")" "rebuild: repos 3/3"
+# On a terminal (script(1) gives it one): a bar redrawn in place.
+script -qec "'$MEADOW' rebuild --events >/dev/null" /dev/null >"$T/tty.out" 2>&1
+check "rebuild: a progress bar on a terminal" grep -qa $'\rrebuild \[#*' "$T/tty.out"
+check "rebuild: the bar reaches 3/3" grep -qa 'repos 3/3, records' "$T/tty.out"
 "$MEADOW" rebuild --events --relay --from "$PDS_URL" >/dev/null 2>"$T/err"
 expect_eq "rebuild --relay on a PDS (no listReposByCollection) exits 1" "$?" 1
 expect_contains "rebuild --relay: the XRPC error named" "$(cat "$T/err")" "listReposByCollection"

@@ -143,8 +143,15 @@ feed_get() {
   curl -s --max-time 5 "http://127.0.0.1:$1/xrpc/app.bsky.feed.getFeedSkeleton?feed=at://$2/app.bsky.feed.generator/$3&limit=${4:-100}${5:+&cursor=$5}"
 }
 # feed_all PORT OWNER TAG [LIMIT]: every URI of the feed, newest first, one
-# space between, paging with LIMIT; "ERR:<error>" on an XRPC error.
+# space between, paging with LIMIT; "ERR:<error>" on an XRPC error. Uses
+# pipeline_feed (one keep-alive connection); curl and grep when it is missing.
 feed_all() {
+  if [ -x "$TOOLS/pipeline_feed" ]; then
+    local r
+    r=$("$TOOLS/pipeline_feed" --port "$1" --feed "at://$2/app.bsky.feed.generator/$3" --limit "${4:-100}")
+    printf '%s' "$r"
+    return
+  fi
   local port=$1 owner=$2 tag=$3 limit=${4:-100} cursor="" body out="" pages=0 err
   while :; do
     body=$(feed_get "$port" "$owner" "$tag" "$limit" "$cursor")

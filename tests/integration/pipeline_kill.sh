@@ -77,6 +77,7 @@ esac
 [ "$midposts" -gt 0 ] && ok "the killed instances made progress ($midposts post lines indexed)" || bad "progress between kills" "nothing indexed"
 
 check "killed instance restarted a last time" serve_start "$T/killed" "$PORT" "$T/killed.log"
+kill -0 "$SPID" 2>/dev/null || tail -5 "$T/killed.log"
 KPID=$SPID
 check "killed instance drains to the sentinel" wait_sentinel "$PORT" 90
 note "killed instance drained"

@@ -30,11 +30,13 @@ iso() {
   ISO=$s.${ms}Z
 }
 # A free port on 127.0.0.1 without python (lib.sh's free_port starts python3,
-# which takes seconds behind a pyenv shim): a random port nobody listens on.
+# which takes seconds behind a pyenv shim): a random port nobody listens on,
+# below the kernel's ephemeral range (32768+), so that no outgoing connection
+# of the test (curl, meadow -> replay server) can hold it meanwhile.
 pl_free_port() {
   local p i
   for ((i = 0; i < 200; i++)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    p=$((15000 + (RANDOM * 32768 + RANDOM) % 17000))
     (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null || { echo "$p"; return 0; }
   done
   return 1

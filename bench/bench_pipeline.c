@@ -361,6 +361,25 @@ int main(void)
     printf("post-to-feed latency max %.0f us\n", lmax);
     printf("goal p50 < 20 ms: %s; goal p99 < 100 ms: %s\n", l50 < 20000 ? "met" : "NOT met",
            l99 < 100000 ? "met" : "NOT met");
+    /* where the time goes: the processor's own per-batch histogram (index transaction) */
+    char murl[128];
+    snprintf(murl, sizeof murl, "http://127.0.0.1:%d/metrics", hport);
+    curl_easy_setopt(h, CURLOPT_URL, murl);
+    mdw_buf_reset(&body);
+    if (curl_easy_perform(h) == CURLE_OK && body.len) {
+        printf("meadow_processor_batch_seconds (cumulative buckets):");
+        for (const char *p = body.data; (p = strstr(p, "meadow_processor_batch_seconds_")); p++) {
+            const char *nl = strchr(p, '\n');
+            int len = nl ? (int)(nl - p) : (int)strlen(p);
+            const char *le = strstr(p, "le=\"");
+            if (le && le < p + len)
+                printf(" %.*s", (int)(p + len - le), le);
+            else if (!strncmp(p, "meadow_processor_batch_seconds_sum", 34) ||
+                     !strncmp(p, "meadow_processor_batch_seconds_count", 36))
+                printf(" %.*s", len - 31, p + 31);
+        }
+        printf("\n");
+    }
     status = 0;
 
 out:

@@ -33,7 +33,7 @@ int mdw_base64_encode(mdw_buf *out, const void *data, size_t n, int flags)
     const char *al = (flags & MDW_B64_URL) ? b64_url : b64_std;
     const uint8_t *p = data;
     int rc = mdw_buf_reserve(out, (n + 2) / 3 * 4);
-    if (rc)
+    if (rc || (rc = mdw_buf_append(out, NULL, 0))) /* NUL-terminated even when empty */
         return rc;
     size_t i = 0;
     for (; i + 3 <= n; i += 3) {

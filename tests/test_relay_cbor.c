@@ -192,6 +192,12 @@ TEST(nesting_capped_without_stack_overflow)
         p[i + 2] = 'a';
     }
     ASSERT_EQ(decode_rc(p, n, e, sizeof e), MDW_ETOOBIG);
+    /* 100000 nested tags 42: also capped (each tag is a level) */
+    for (size_t i = 0; i + 2 <= n; i += 2) {
+        p[i] = 0xd8;
+        p[i + 1] = 0x2a;
+    }
+    ASSERT_EQ(decode_rc(p, n, e, sizeof e), MDW_ETOOBIG);
     free(p);
 }
 

@@ -11,6 +11,7 @@
 **   relay_frames flip-block IN OUT K    one flipped byte in frame K's last block
 **   relay_frames oversize IN OUT        IN plus one record of 5 MiB + 1 bytes
 **   relay_frames cut IN OUT N           IN with its last frame cut to N bytes
+**   relay_frames head IN OUT N          the first N frames
 **   relay_frames seeds IN DIR N         frames 0..N-1 as DIR/frame-NNN
 **   relay_frames car-seeds IN DIR N     their CAR slices as DIR/car-NNN
 */
@@ -162,6 +163,8 @@ int main(int argc, char **argv)
         free(out);
     } else if (!strcmp(cmd, "cut") && argc == 5 && fr.n > 0 && k < fr.flen[fr.n - 1]) {
         save(argv[3], fr.blob, fr.off[fr.n - 1] + k);
+    } else if (!strcmp(cmd, "head") && argc == 5 && k > 0 && k <= fr.n) {
+        save(argv[3], fr.blob, fr.off[k - 1] + fr.flen[k - 1]);
     } else if (!strcmp(cmd, "seeds") && argc == 5) {
         seeds(argv[3], k, 0);
     } else if (!strcmp(cmd, "car-seeds") && argc == 5) {

@@ -948,6 +948,44 @@ TEST(deeply_nested_record_skips_only_that_op)
     mdw_buf_release(&rec);
 }
 
+TEST(zstd_and_plain_inputs_and_truncated_zstd)
+{
+    ASSERT_OK(load_frames());
+    char path[1024], *full, *cut, *plain;
+    size_t n, m, k;
+    snprintf(path, sizeof path, "%s/relay_frames.bin.zst", corpus());
+    ASSERT_OK(mdw_zfile_slurp(path, 64u << 20, &full, &n));
+    /* a plain copy reads back the same bytes */
+    const char *dir = TEST_TMPDIR();
+    char p2[600], p3[600];
+    snprintf(p2, sizeof p2, "%s/plain.bin", dir);
+    FILE *f = fopen(p2, "wb");
+    ASSERT(f && fwrite(full, 1, n, f) == n);
+    fclose(f);
+    ASSERT_OK(mdw_zfile_slurp(p2, 64u << 20, &plain, &k));
+    ASSERT_EQ(k, n);
+    ASSERT(memcmp(plain, full, n) == 0);
+    free(plain);
+    /* the compressed file cut in half: an error, not a silently short read */
+    char *z;
+    size_t zn;
+    FILE *zf = fopen(path, "rb");
+    ASSERT(zf);
+    z = xmalloc(1 << 20);
+    zn = fread(z, 1, 1 << 20, zf);
+    fclose(zf);
+    snprintf(p3, sizeof p3, "%s/cut.zst", dir);
+    f = fopen(p3, "wb");
+    ASSERT(f && fwrite(z, 1, zn / 2, f) == zn / 2);
+    fclose(f);
+    free(z);
+    ASSERT_EQ(mdw_zfile_slurp(p3, 64u << 20, &cut, &m), MDW_EMALFORMED);
+    /* over the stated maximum: MDW_ETOOBIG */
+    ASSERT_EQ(mdw_zfile_slurp(path, 1000, &cut, &m), MDW_ETOOBIG);
+    ASSERT_EQ(mdw_zfile_slurp("/nonexistent/x", 10, &cut, &m), -2);
+    free(full);
+}
+
 int main(void)
 {
     RUN(corpus_window_counts_match_manifest);
@@ -964,6 +1002,7 @@ int main(void)
     RUN(p256_signed_commit_end_to_end_with_bytes_and_links);
     RUN(want_filter_and_emit_stop);
     RUN(deeply_nested_record_skips_only_that_op);
+    RUN(zstd_and_plain_inputs_and_truncated_zstd);
     free(frames_blob);
     return TEST_REPORT();
 }

@@ -38,7 +38,7 @@
 #define N_COMM    40
 #define N_USERS   4000
 #define NOW_US    1795392000000000LL
-#define BATCH     512
+#define BATCH     4096  /* the process_batch default */
 #define N_DURABLE 24000 /* events of the synced run (fsync-bound, so fewer) */
 
 static const char alpha[] = "234567abcdefghijklmnopqrstuvwxyz";

@@ -14,7 +14,8 @@
 ** events per CPU second beside the bare parse per CPU second (the machine
 ** is shared: wall time also counts other people's work) and the wall-clock
 ** rate. A second, smaller run syncs every commit as production does, to
-** show what the disk allows. BENCH_BATCH=n overrides the batch size.
+** show what the disk allows. BENCH_BATCH=n overrides the batch size,
+** BENCH_DURABLE=n the synced run's length, BENCH_EVENTS=n the main run's.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,18 +241,22 @@ static int run(const char *dir, char **ev, const size_t *len, int n_events, size
 int main(void)
 {
     mdw_log_set_level(MDW_LOG_WARN);
+    const char *ne = getenv("BENCH_EVENTS"); /* fewer events, for profiling (callgrind) */
+    int n_events = ne ? (int)strtol(ne, NULL, 10) : N_EVENTS;
+    if (n_events <= 0 || n_events > N_EVENTS)
+        n_events = N_EVENTS;
     char tmpl[] = "/tmp/meadow-bench-processor-XXXXXX";
     char *dir = mkdtemp(tmpl);
     if (!dir) {
         perror("mkdtemp");
         return 1;
     }
-    char **ev = xcalloc(N_EVENTS, sizeof *ev);
-    size_t *len = xcalloc(N_EVENTS, sizeof *len), bytes = 0;
+    char **ev = xcalloc(n_events, sizeof *ev);
+    size_t *len = xcalloc(n_events, sizeof *len), bytes = 0;
     char **posts = NULL;
     size_t nposts = 0;
     int64_t t = NOW_US - 3600LL * 1000000; /* the last hour */
-    for (int i = 0; i < N_EVENTS; i++) {
+    for (int i = 0; i < n_events; i++) {
         t += 1000 + rnd(13000);
         ev[i] = gen_event(t, i, &posts, &nposts);
         len[i] = strlen(ev[i]);
@@ -261,31 +266,33 @@ int main(void)
     /* Baseline: bare cJSON parse of the same events (wall and CPU time). */
     double b0 = bench_now(), bc0 = cpu_now();
     size_t ok = 0;
-    for (int i = 0; i < N_EVENTS; i++) {
+    for (int i = 0; i < n_events; i++) {
         cJSON *j = cJSON_ParseWithLength(ev[i], len[i]);
         ok += j != NULL;
         cJSON_Delete(j);
     }
-    double base = N_EVENTS / (bench_now() - b0), base_cpu = N_EVENTS / (cpu_now() - bc0);
+    double base = n_events / (bench_now() - b0), base_cpu = n_events / (cpu_now() - bc0);
 
     const char *bs = getenv("BENCH_BATCH"); /* to compare batch sizes */
     size_t batch = bs ? (size_t)strtol(bs, NULL, 10) : BATCH;
     char sub[300];
     snprintf(sub, sizeof sub, "%s/nosync", dir);
     run_result a, d;
-    int rc = run(sub, ev, len, N_EVENTS, batch, 0, &a);
+    int rc = run(sub, ev, len, n_events, batch, 0, &a);
     snprintf(sub, sizeof sub, "%s/sync", dir);
     const char *nd = getenv("BENCH_DURABLE"); /* events of the synced run */
     int n_durable = nd ? (int)strtol(nd, NULL, 10) : N_DURABLE;
-    if (n_durable <= 0 || n_durable > N_EVENTS)
+    if (n_durable <= 0)
         n_durable = N_DURABLE;
+    if (n_durable > n_events)
+        n_durable = n_events;
     if (!rc)
         rc = run(sub, ev, len, n_durable, batch, 1, &d);
     if (!rc) {
         printf("events %d (%.0f bytes avg), parsed by cJSON %zu; processed %zu in %.2f s: applied "
                "%llu noop %llu refused %llu skipped %llu dead %llu; index: %llu communities, %llu "
                "members, %llu posts, %.0f MiB; batch %zu\n",
-               N_EVENTS, (double)bytes / N_EVENTS, ok, a.total, a.wall,
+               n_events, (double)bytes / n_events, ok, a.total, a.wall,
                (unsigned long long)a.st.applied, (unsigned long long)a.st.noop,
                (unsigned long long)a.st.refused, (unsigned long long)a.st.skipped,
                (unsigned long long)a.st.dead, (unsigned long long)a.is.communities,
@@ -307,7 +314,7 @@ int main(void)
         printf("goal >= 300000 events/s: %s\n",
                (double)a.total / a.wall >= 300000 ? "met" : "NOT met");
     }
-    for (int i = 0; i < N_EVENTS; i++)
+    for (int i = 0; i < n_events; i++)
         free(ev[i]);
     for (size_t i = 0; i < nposts; i++)
         free(posts[i]);

@@ -752,6 +752,60 @@ TEST(codec_edges)
     ASSERT(strstr(tag, "did") == NULL);
 }
 
+/* Tokens minted by the reference library (seeds of fuzz_jwt, see their README). */
+TEST(reference_minted_tokens_accepted)
+{
+    const char *dir = TEST_TMPDIR();
+    char path[600];
+    snprintf(path, sizeof path, "%s/docs.json", dir);
+    FILE *fp = fopen(path, "w");
+    ASSERT(fp);
+    const char *dids[2] = {"did:plc:fuzzfuzzfuzzfuzzfuzzfuzz", "did:plc:p256p256p256p256p256p256"};
+    const char *mbs[2] = {"zQ3shYP6NcJp2XofT6JRNkhF6fVTux1zJVHqiqz5y6hR6rAeP",
+                          "zDnaerJGHDByjvdKoV5xsU1GFZJhE18b32EqRR6jAEZV8VkiQ"};
+    fputc('{', fp);
+    for (int i = 0; i < 2; i++)
+        fprintf(fp,
+                "%s\"%s\":{\"id\":\"%s\",\"verificationMethod\":[{\"id\":\"#atproto\","
+                "\"type\":\"Multikey\",\"publicKeyMultibase\":\"%s\"}]}",
+                i ? "," : "", dids[i], dids[i], mbs[i]);
+    fputc('}', fp);
+    fclose(fp);
+    mdw_didres *r;
+    mdw_didres_opts ro = {.cache_ttl_s = 60, .cache_max = 4, .docs_file = path};
+    ASSERT_OK(mdw_didres_new(&r, &ro, &fclock));
+    mdw_auth *a;
+    mdw_auth_opts ao = {.mode = MDW_AUTH_REQUIRED,
+                        .service_did = "did:web:feeds.meadow.test",
+                        .leeway_s = 30,
+                        .resolver = r};
+    ASSERT_OK(mdw_auth_new(&a, &ao, &fclock));
+    const char *files[] = {"es256k_valid", "es256_valid_bsky_fg", "es256k_expired",
+                           "es256k_wrong_aud", "alg_none"};
+    const char *want[] = {NULL, NULL, "JwtExpired", "BadJwtAudience", "BadJwtSignature"};
+    for (int i = 0; i < 5; i++) {
+        char fn[256], hdr[MDW_MAX_JWT_BYTES + 64] = {0};
+        snprintf(fn, sizeof fn, "tests/fuzz/corpus/jwt/%s", files[i]);
+        FILE *f = fopen(fn, "r");
+        ASSERT_MSG(f != NULL, "%s", fn);
+        size_t n = fread(hdr, 1, sizeof hdr - 1, f);
+        fclose(f);
+        hdr[n] = '\0';
+        char viewer[MDW_MAX_DID_BYTES + 1], msg[128];
+        const char *err = NULL;
+        int rc = mdw_auth_check(a, hdr, LXM, viewer, sizeof viewer, &err, msg, sizeof msg);
+        if (!want[i]) {
+            ASSERT_MSG(rc == 0, "%s: %s %s", files[i], err ? err : "-", msg);
+            ASSERT_STREQ(viewer, dids[i]);
+        } else {
+            ASSERT_EQ(rc, MDW_EDENIED);
+            ASSERT_STREQ(err, want[i]);
+        }
+    }
+    mdw_auth_free(a);
+    mdw_didres_free(r);
+}
+
 /* Several threads verifying, hitting both caches and refusing, at once. */
 typedef struct thr {
     fx *f;
@@ -842,6 +896,7 @@ int main(void)
     RUN(docs_file_answers_offline);
     RUN(doc_parsing_rules);
     RUN(codec_edges);
+    RUN(reference_minted_tokens_accepted);
     RUN(concurrent_checks);
     tau_srv_stop(&srv);
     return TEST_REPORT();

@@ -16,7 +16,7 @@
 
 enum { MDW_KEY_NONE = 0, MDW_KEY_K256 = 1, MDW_KEY_P256 = 2 };
 
-/* A public key: the curve and its SEC1 encoding (33 compressed or 65 bytes). */
+/* A public key: the curve and its SEC1 encoding, uncompressed (65 bytes). */
 typedef struct mdw_auth__key {
     int alg; /* MDW_KEY_* */
     size_t len;
@@ -42,7 +42,8 @@ int mdw_auth__b58_decode(const char *in, size_t n, uint8_t *out, size_t outmax, 
 **    secp256k1-pub 0xe7 (bytes e7 01) or p256-pub 0x1200 (bytes 80 24);
 **  "EcdsaSecp256k1VerificationKey2019" / "EcdsaSecp256r1VerificationKey2019"
 **    (legacy): 'z' + base58btc(raw key), the curve given by the type.
-** The point is checked to be on its curve. 0, MDW_EMALFORMED or MDW_ECRYPTO.
+** The point is checked to be on its curve and stored uncompressed.
+** 0, MDW_EMALFORMED or MDW_ECRYPTO.
 */
 int mdw_auth__key_from_multibase(const char *type, const char *multibase, mdw_auth__key *out);
 

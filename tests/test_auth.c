@@ -637,7 +637,7 @@ TEST(did_cache_ttl_and_cap)
     mdw_auth__key k;
     ASSERT_OK(mdw_didres_key(res2, a.did, "atproto", 0, &k, NULL));
     ASSERT_EQ(k.alg, MDW_KEY_K256);
-    ASSERT_EQ(memcmp(k.pub, a.k.pub, 33), 0);
+    ASSERT_EQ(memcmp(k.pub + 1, a.k.pub + 1, 32), 0); /* same x, stored uncompressed */
     ASSERT_OK(mdw_didres_key(res2, b.did, "atproto", 0, &k, NULL));
     ASSERT_OK(mdw_didres_key(res2, a.did, "atproto", 0, &k, NULL)); /* a is most recent */
     ASSERT_OK(mdw_didres_key(res2, c.did, "atproto", 0, &k, NULL)); /* evicts b */
@@ -674,7 +674,7 @@ TEST(docs_file_answers_offline)
     ASSERT_OK(mdw_didres_new(&r, &ro, &fclock));
     mdw_auth__key key;
     ASSERT_OK(mdw_didres_key(r, did, "atproto", 0, &key, NULL));
-    ASSERT_EQ(memcmp(key.pub, k.pub, 33), 0);
+    ASSERT_EQ(memcmp(key.pub + 1, k.pub + 1, 32), 0);
     char other[33];
     tau_plc_did(other);
     ASSERT_EQ(mdw_didres_key(r, other, "atproto", 0, &key, NULL), MDW_ENOTFOUND);
@@ -709,7 +709,8 @@ TEST(doc_parsing_rules)
     ASSERT_EQ(n, 2); /* #atproto (first), #bad; the foreign DID's #x skipped */
     ASSERT_STREQ(ids[0], "atproto");
     ASSERT_EQ(keys[0].alg, MDW_KEY_P256);
-    ASSERT_EQ(memcmp(keys[0].pub, k2.pub, 33), 0);
+    ASSERT_EQ(memcmp(keys[0].pub + 1, k2.pub + 1, 32), 0);
+    ASSERT_EQ(keys[0].pub[0], 4);
     ASSERT_STREQ(ids[1], "bad");
     ASSERT_EQ(keys[1].alg, MDW_KEY_NONE);
     ASSERT_EQ(mdw_didres_parse_doc("did:plc:cccccccccccccccccccccccc", doc, strlen(doc), ids, keys),

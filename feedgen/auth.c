@@ -16,12 +16,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/crypto.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/metrics.h"
-#include "feedgen/auth_crypto.h"
 #include "common/banned.h"
 
 #define COUNTER(var, labels)                                                                       \
@@ -158,7 +158,7 @@ uint64_t mdw_auth_token_cache_hits(const mdw_auth *a)
 void mdw_auth_did_tag(const char *did, char out[13])
 {
     uint8_t h[32];
-    mdw_auth__sha256(did, strlen(did), h);
+    mdw_sha256(did, strlen(did), h);
     for (int i = 0; i < 6; i++)
         snprintf(out + 2 * i, 3, "%02x", h[i]);
 }
@@ -182,7 +182,8 @@ static cJSON *part_json(const char *p, size_t n)
 {
     uint8_t buf[MDW_MAX_JWT_BYTES];
     size_t len = 0;
-    if (mdw_auth__b64url_decode(p, n, buf, sizeof buf, &len) != 0)
+    /* base64url without padding (RFC 7515 §2): '=' is refused, not skipped. */
+    if (memchr(p, '=', n) || mdw_base64_decode(p, n, MDW_B64_URL, buf, sizeof buf, &len) != 0)
         return NULL;
     cJSON *j = cJSON_ParseWithLength((const char *)buf, len);
     if (j && !cJSON_IsObject(j)) {
@@ -274,7 +275,8 @@ int mdw_jwt_parse(const char *token, size_t n, mdw_jwt *out, const char **xrpc_e
     size_t siglen = 0;
     const char *s = d2 + 1;
     size_t sn = n - (size_t)(s - token);
-    if (sn > 86 || mdw_auth__b64url_decode(s, sn, out->sig, sizeof out->sig, &siglen) != 0)
+    if (sn > 86 || memchr(s, '=', sn) ||
+        mdw_base64_decode(s, sn, MDW_B64_URL, out->sig, sizeof out->sig, &siglen) != 0)
         siglen = 0;
     out->sig_len = siglen;
     out->alg = xstrdup(alg->valuestring);
@@ -433,6 +435,21 @@ static int refuse(mdw_counter *c, const char *name, const char *msg, const char 
     return MDW_EDENIED;
 }
 
+/*
+** The key must be of the curve the header names (the reference throws on a
+** mismatch); the signature is checked high-S allowed, as allowMalleableSig.
+*/
+static int verify(const mdw_pubkey *k, mdw_key_type want, const mdw_jwt *j, int *high_s)
+{
+    int hs = 0;
+    if (k->type != want)
+        return 0;
+    if (mdw_ecdsa_verify(k, j->signed_part, j->signed_len, j->sig, MDW_SIG_ALLOW_HIGH_S, &hs) != 0)
+        return 0;
+    *high_s = hs;
+    return 1;
+}
+
 #define REFUSE(c, name, msg) refuse(c, name, msg, xrpc_error, message, message_max, did)
 
 int mdw_auth_check(mdw_auth *a, const char *authorization, const char *lxm, char *viewer,
@@ -480,7 +497,7 @@ int mdw_auth_check(mdw_auth *a, const char *authorization, const char *lxm, char
             memcpy(buf, lxm, ln);
             buf[ln] = '\0';
             memcpy(buf + ln + 1, t, n);
-            mdw_auth__sha256(buf, ln + 1 + n, key);
+            mdw_sha256(buf, ln + 1 + n, key);
         } else {
             memset(key, 0, sizeof key); /* never stored: see below */
         }
@@ -525,9 +542,9 @@ int mdw_auth_check(mdw_auth *a, const char *authorization, const char *lxm, char
         rc = REFUSE(&r_iss, "BadJwtIss", "jwt iss is not a valid did");
         goto out;
     }
-    int want_alg = strcmp(j.alg, "ES256K") == 0  ? MDW_KEY_K256
-                   : strcmp(j.alg, "ES256") == 0 ? MDW_KEY_P256
-                                                 : MDW_KEY_NONE;
+    mdw_key_type want_alg = strcmp(j.alg, "ES256K") == 0  ? MDW_KEY_SECP256K1
+                            : strcmp(j.alg, "ES256") == 0 ? MDW_KEY_P256
+                                                          : MDW_KEY_NONE;
     if (want_alg == MDW_KEY_NONE) {
         /* none, HS256, RS256…: the reference fails these at verification, same name. */
         rc = REFUSE(&r_sig, "BadJwtSignature", "unsupported jwt alg");
@@ -540,23 +557,19 @@ int mdw_auth_check(mdw_auth *a, const char *authorization, const char *lxm, char
 
     /* The reference maps iss#atproto_labeler to the #atproto_label key, all else #atproto. */
     const char *key_id = frag && strcmp(frag, "atproto_labeler") == 0 ? "atproto_label" : "atproto";
-    mdw_auth__key pk;
+    mdw_pubkey pk;
     int refreshed = 0, valid = 0, high_s = 0;
     rc = mdw_didres_key(a->res, issdid, key_id, 0, &pk, NULL);
     if (rc == 0)
-        valid = pk.alg == want_alg &&
-                mdw_auth__verify(&pk, (const uint8_t *)j.signed_part, j.signed_len, j.sig, &high_s);
+        valid = verify(&pk, want_alg, &j, &high_s);
     if (rc == 0 && !valid) {
         /* The key may have rotated since we cached it: fetch the document again, once. */
-        mdw_auth__key fresh;
+        mdw_pubkey fresh;
         int rc2 = mdw_didres_key(a->res, issdid, key_id, 1, &fresh, &refreshed);
         if (refreshed)
             mdw_counter_inc(&m_refetch);
-        if (rc2 == 0 && refreshed &&
-            (fresh.alg != pk.alg || fresh.len != pk.len || memcmp(fresh.pub, pk.pub, pk.len) != 0))
-            valid =
-                fresh.alg == want_alg && mdw_auth__verify(&fresh, (const uint8_t *)j.signed_part,
-                                                          j.signed_len, j.sig, &high_s);
+        if (rc2 == 0 && refreshed && memcmp(&fresh, &pk, sizeof pk) != 0)
+            valid = verify(&fresh, want_alg, &j, &high_s);
     }
     if (rc == MDW_EHTTP) {
         rc = REFUSE(&r_iss, "BadJwtIss", "could not resolve iss did (directory unreachable)");

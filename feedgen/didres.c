@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/crypto.h"
+#include "common/diddoc.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -22,10 +24,6 @@
 #include "common/metrics.h"
 #include "common/banned.h"
 
-/* did:web documents are small JSON; a cap far above real ones. */
-#ifndef MDW_MAX_DID_DOC_BYTES
-#define MDW_MAX_DID_DOC_BYTES (64u * 1024)
-#endif
 #define DIDRES_HTTP_ERR_TTL_US (5 * 1000000) /* a failing directory is retried after 5 s */
 
 static mdw_counter m_fetch_ok =
@@ -45,9 +43,7 @@ typedef struct entry {
     char *did;
     uint64_t hash;
     int rc; /* 0 or the resolution error remembered (negative entry) */
-    int nkeys;
-    char ids[MDW_DIDRES_MAX_KEYS][32];
-    mdw_auth__key keys[MDW_DIDRES_MAX_KEYS];
+    mdw_didres_keys keys;
     int64_t fetched_us, expires_us; /* monotonic */
     struct entry *hnext;            /* hash chain */
     struct entry *prev, *next;      /* LRU: head = most recent */
@@ -60,7 +56,7 @@ struct mdw_didres {
     int timeout_ms;
     int allow_localhost;
     mdw_clock *clock;
-    cJSON *docs; /* docs file, read-only after new */
+    mdw_did_resolver *docs; /* docs file (common/diddoc), read-only after open */
 
     pthread_mutex_t mu;
     entry **tab;
@@ -103,20 +99,10 @@ int mdw_didres_new(mdw_didres **out, const mdw_didres_opts *o, mdw_clock *clock)
     r->tab = xcalloc(r->nbuckets, sizeof *r->tab);
     pthread_mutex_init(&r->mu, NULL);
     if (o->docs_file && o->docs_file[0]) {
-        FILE *f = fopen(o->docs_file, "rb");
-        mdw_buf b = MDW_BUF_INIT(MDW_MAX_HTTP_BODY_BYTES);
-        char chunk[8192];
-        size_t n;
-        int rc = f ? 0 : -1;
-        while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0 && rc == 0)
-            rc = mdw_buf_append(&b, chunk, n);
-        if (f)
-            fclose(f);
-        r->docs = rc == 0 && b.data ? cJSON_ParseWithLength(b.data, b.len) : NULL;
-        mdw_buf_release(&b);
-        if (!cJSON_IsObject(r->docs)) {
-            mdw_error("auth", "did_docs_file unreadable or not a JSON object", "file=%s",
-                      o->docs_file);
+        int rc = mdw_did_resolver_file_open(o->docs_file, &r->docs);
+        if (rc) {
+            mdw_error("auth", "did_docs_file unreadable", "file=%s err=\"%s\"", o->docs_file,
+                      mdw_strerror(rc));
             mdw_didres_free(r);
             return MDW_ECONFIG;
         }
@@ -145,7 +131,7 @@ void mdw_didres_free(mdw_didres *r)
         free(e);
     }
     free(r->tab);
-    cJSON_Delete(r->docs);
+    mdw_did_resolver_close(r->docs);
     pthread_mutex_destroy(&r->mu);
     free(r->plc_url);
     free(r);
@@ -163,57 +149,53 @@ uint64_t mdw_didres_hits(const mdw_didres *r)
 
 /* --- document parsing --------------------------------------------------- */
 
-int mdw_didres_parse_doc(const char *did, const char *json, size_t len,
-                         char ids[MDW_DIDRES_MAX_KEYS][32], mdw_auth__key keys[MDW_DIDRES_MAX_KEYS])
+/*
+** #atproto_label, for iss "<did>#atproto_labeler" (the reference's mapping):
+** common/diddoc keeps only #atproto, so this one method is looked up here, by
+** the reference's rule ("#atproto_label" or "<did>#atproto_label", first
+** match decides), Multikey form only.
+*/
+static int label_key(const cJSON *doc, const char *did, mdw_pubkey *out)
 {
-    cJSON *doc = cJSON_ParseWithLength(json, len);
-    int n = 0;
-    if (!cJSON_IsObject(doc))
-        goto bad;
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
-    if (!cJSON_IsString(id) || strcmp(id->valuestring, did) != 0)
-        goto bad;
-    const cJSON *vms = cJSON_GetObjectItemCaseSensitive(doc, "verificationMethod");
-    if (vms && !cJSON_IsArray(vms))
-        goto bad;
-    size_t didlen = strlen(did);
     const cJSON *vm;
-    cJSON_ArrayForEach(vm, vms)
+    size_t dl = strlen(did);
+    cJSON_ArrayForEach(vm, cJSON_GetObjectItemCaseSensitive(doc, "verificationMethod"))
     {
-        if (n >= MDW_DIDRES_MAX_KEYS)
-            break;
-        const cJSON *vid = cJSON_GetObjectItemCaseSensitive(vm, "id");
-        if (!cJSON_IsString(vid))
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(vm, "id");
+        if (!cJSON_IsString(id))
             continue;
-        /* "#atproto" or "<did>#atproto", as the reference's findItemById. */
-        const char *frag = vid->valuestring;
-        if (frag[0] != '#') {
-            if (strncmp(frag, did, didlen) != 0 || frag[didlen] != '#')
-                continue;
-            frag += didlen;
-        }
-        frag++;
-        if (strlen(frag) >= sizeof ids[0])
-            continue;
-        int dup = 0;
-        for (int i = 0; i < n; i++)
-            dup |= strcmp(ids[i], frag) == 0;
-        if (dup) /* the first method with an id decides, as in the reference */
+        const char *v = id->valuestring;
+        if (strncmp(v, did, dl) == 0)
+            v += dl;
+        if (strcmp(v, "#atproto_label") != 0)
             continue;
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(vm, "type");
         const cJSON *mb = cJSON_GetObjectItemCaseSensitive(vm, "publicKeyMultibase");
-        memcpy(ids[n], frag, strlen(frag) + 1);
-        /* An unusable key is kept as MDW_KEY_NONE so it shadows later ones. */
-        if (!cJSON_IsString(type) || !cJSON_IsString(mb) ||
-            mdw_auth__key_from_multibase(type->valuestring, mb->valuestring, &keys[n]) != 0)
-            memset(&keys[n], 0, sizeof keys[n]);
-        n++;
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "Multikey") != 0 ||
+            !cJSON_IsString(mb))
+            return MDW_ENOTFOUND;
+        return mdw_pubkey_from_multibase(mb->valuestring, out) == 0 ? 0 : MDW_ENOTFOUND;
     }
+    return MDW_ENOTFOUND;
+}
+
+int mdw_didres_parse_doc(const char *did, const char *json, size_t len, mdw_didres_keys *out)
+{
+    mdw_diddoc d;
+    memset(out, 0, sizeof *out);
+    if (mdw_diddoc_parse(json, len, &d) != 0)
+        return MDW_EMALFORMED;
+    int ok = d.did && strcmp(d.did, did) == 0;
+    out->has_atproto = ok && d.has_key;
+    if (out->has_atproto)
+        out->atproto = d.key;
+    mdw_diddoc_release(&d);
+    if (!ok)
+        return MDW_EMALFORMED;
+    cJSON *doc = cJSON_ParseWithLength(json, len);
+    out->has_label = doc && label_key(doc, did, &out->label) == 0;
     cJSON_Delete(doc);
-    return n;
-bad:
-    cJSON_Delete(doc);
-    return MDW_EMALFORMED;
+    return 0;
 }
 
 /* --- fetching ----------------------------------------------------------- */
@@ -285,25 +267,22 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
     return mdw_buf_append(b, p, n) == 0 ? n : 0; /* 0 aborts: body over the cap */
 }
 
-/* Fetches and parses did's document. rc 0 fills ids, keys and nkeys. */
-static int fetch_doc(mdw_didres *r, const char *did, char ids[MDW_DIDRES_MAX_KEYS][32],
-                     mdw_auth__key keys[MDW_DIDRES_MAX_KEYS], int *nkeys)
+/* Fetches and parses did's document into *keys. */
+static int fetch_doc(mdw_didres *r, const char *did, mdw_didres_keys *keys)
 {
     char url[MDW_MAX_DID_BYTES + 1024];
     int is_plc = 0;
-    *nkeys = 0;
+    memset(keys, 0, sizeof *keys);
     if (!did_valid(did))
         return MDW_EMALFORMED;
     if (r->docs) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(r->docs, did);
-        if (!d)
-            return MDW_ENOTFOUND;
-        char *txt = cJSON_PrintUnformatted(d);
-        int n = txt ? mdw_didres_parse_doc(did, txt, strlen(txt), ids, keys) : MDW_EMALFORMED;
-        free(txt);
-        if (n < 0)
-            return n;
-        *nkeys = n;
+        mdw_diddoc d;
+        int rc = mdw_did_resolve(r->docs, did, &d);
+        if (rc)
+            return rc == MDW_ENOTFOUND ? rc : MDW_EMALFORMED;
+        keys->has_atproto = d.has_key;
+        keys->atproto = d.key;
+        mdw_diddoc_release(&d);
         return 0;
     }
     if (strncmp(did, "did:plc:", 8) == 0) {
@@ -359,9 +338,7 @@ static int fetch_doc(mdw_didres *r, const char *did, char ids[MDW_DIDRES_MAX_KEY
                  curl_easy_strerror(cc));
         rc = MDW_EHTTP;
     } else if (status == 200) {
-        int n = mdw_didres_parse_doc(did, body.data ? body.data : "", body.len, ids, keys);
-        rc = n < 0 ? n : 0;
-        *nkeys = n < 0 ? 0 : n;
+        rc = mdw_didres_parse_doc(did, body.data ? body.data : "", body.len, keys);
     } else if (status == 404 || (!is_plc && status >= 300 && status < 500)) {
         /* "positively not found"; did:web treats any non-ok answer so, as the reference */
         rc = MDW_ENOTFOUND;
@@ -447,23 +424,21 @@ static entry *cache_put(mdw_didres *r, const char *did, uint64_t h)
     return e;
 }
 
-static int answer(const entry *e, const char *key_id, mdw_auth__key *out)
+static int answer(const entry *e, const char *key_id, mdw_pubkey *out)
 {
     if (e->rc)
         return e->rc;
-    for (int i = 0; i < e->nkeys; i++) {
-        if (strcmp(e->ids[i], key_id) == 0) {
-            if (e->keys[i].alg == MDW_KEY_NONE)
-                return MDW_ENOTFOUND;
-            *out = e->keys[i];
-            return 0;
-        }
-    }
-    return MDW_ENOTFOUND;
+    if (strcmp(key_id, "atproto") == 0 && e->keys.has_atproto)
+        *out = e->keys.atproto;
+    else if (strcmp(key_id, "atproto_label") == 0 && e->keys.has_label)
+        *out = e->keys.label;
+    else
+        return MDW_ENOTFOUND;
+    return 0;
 }
 
 int mdw_didres_key(mdw_didres *r, const char *did, const char *key_id, int force_refresh,
-                   mdw_auth__key *out, int *refreshed)
+                   mdw_pubkey *out, int *refreshed)
 {
     uint64_t h = hash_str(did);
     int64_t now = mdw_clock_mono_us(r->clock);
@@ -486,10 +461,8 @@ int mdw_didres_key(mdw_didres *r, const char *did, const char *key_id, int force
     }
     pthread_mutex_unlock(&r->mu);
 
-    char ids[MDW_DIDRES_MAX_KEYS][32];
-    mdw_auth__key keys[MDW_DIDRES_MAX_KEYS];
-    int nkeys = 0;
-    rc = fetch_doc(r, did, ids, keys, &nkeys);
+    mdw_didres_keys keys;
+    rc = fetch_doc(r, did, &keys);
     if (refreshed)
         *refreshed = 1;
     now = mdw_clock_mono_us(r->clock);
@@ -497,9 +470,7 @@ int mdw_didres_key(mdw_didres *r, const char *did, const char *key_id, int force
     pthread_mutex_lock(&r->mu);
     if (r->ttl_us <= 0) {
         /* No caching: answer from the fetch alone. */
-        entry tmp = {.rc = rc, .nkeys = nkeys};
-        memcpy(tmp.ids, ids, sizeof ids);
-        memcpy(tmp.keys, keys, sizeof keys);
+        entry tmp = {.rc = rc, .keys = keys};
         pthread_mutex_unlock(&r->mu);
         return answer(&tmp, key_id, out);
     }
@@ -514,9 +485,7 @@ int mdw_didres_key(mdw_didres *r, const char *did, const char *key_id, int force
     }
     e = cache_put(r, did, h);
     e->rc = rc;
-    e->nkeys = nkeys;
-    memcpy(e->ids, ids, sizeof ids);
-    memcpy(e->keys, keys, sizeof keys);
+    e->keys = keys;
     e->fetched_us = now;
     int64_t ttl = r->ttl_us;
     if (rc == MDW_EHTTP)

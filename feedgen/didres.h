@@ -6,9 +6,12 @@
 ** from https://<host>/.well-known/did.json (host-only did:web, as the
 ** reference resolver; did:web:localhost… only when allow_localhost is set,
 ** then over plain http, for tests). An optional docs file (setting
-** did_docs_file: a JSON object DID -> document) answers first, offline.
-** Fetches use libcurl with a total timeout and a bounded body
-** (MDW_MAX_DID_DOC_BYTES); the document's `id` must equal the DID.
+** did_docs_file, read by common/diddoc's file resolver) answers instead,
+** offline. Fetches use libcurl with a total timeout and a bounded body
+** (MDW_MAX_DID_DOC_BYTES); documents are parsed by common/diddoc and their
+** `id` must equal the DID. Keys kept: #atproto, and #atproto_label (the key
+** the reference uses for an iss ending in #atproto_labeler; Multikey only,
+** and not from the docs file, whose resolver keeps #atproto alone).
 **
 ** Cache: resolved keys are kept cache_ttl_s, at most cache_max DIDs (least
 ** recently used evicted). A DID that cannot be resolved is remembered for a
@@ -28,13 +31,13 @@
 #include <stdint.h>
 
 #include "common/clock.h"
-#include "feedgen/auth_crypto.h"
+#include "common/crypto.h"
 
 typedef struct mdw_didres mdw_didres;
 
-#define MDW_DIDRES_MAX_KEYS       8              /* verification methods kept per DID */
 #define MDW_DIDRES_MIN_REFRESH_US (1000 * 1000)  /* forced refetch at most 1/s per DID */
 #define MDW_DIDRES_NEG_TTL_US     (30 * 1000000) /* unresolvable DIDs remembered 30 s */
+#define MDW_MAX_DID_DOC_BYTES     (64u * 1024)   /* one fetched DID document */
 
 typedef struct mdw_didres_opts {
     const char *plc_url;   /* e.g. https://plc.directory (no trailing slash needed) */
@@ -48,8 +51,15 @@ typedef struct mdw_didres_opts {
 int mdw_didres_new(mdw_didres **out, const mdw_didres_opts *opts, mdw_clock *clock);
 void mdw_didres_free(mdw_didres *r);
 
+/* The keys service-auth may use from one DID document. */
+typedef struct mdw_didres_keys {
+    int has_atproto, has_label;
+    mdw_pubkey atproto, label; /* #atproto, #atproto_label */
+} mdw_didres_keys;
+
 /*
-** The key of verification method #key_id (e.g. "atproto") of did's document.
+** The key of verification method #key_id ("atproto" or "atproto_label") of
+** did's document.
 ** force_refresh: the caller found the cached key wrong (signature failure):
 ** refetch unless fetched less than MDW_DIDRES_MIN_REFRESH_US ago; *refreshed
 ** (may be NULL) says whether a fetch happened.
@@ -58,17 +68,14 @@ void mdw_didres_free(mdw_didres *r);
 ** (fetch failed: timeout, connection, 5xx).
 */
 int mdw_didres_key(mdw_didres *r, const char *did, const char *key_id, int force_refresh,
-                   mdw_auth__key *out, int *refreshed);
+                   mdw_pubkey *out, int *refreshed);
 
 /*
-** Parses a DID document (JSON text) for did into its keys: the id fragments
-** (e.g. "atproto") and keys of its verification methods that carry a usable
-** publicKeyMultibase. Exposed for tests and fuzzing. Returns the count (>= 0)
-** or MDW_EMALFORMED (not JSON, not an object, id != did).
+** Parses a DID document (JSON text) for did into its keys (common/diddoc for
+** #atproto). Exposed for tests and fuzzing. 0, or MDW_EMALFORMED (not a DID
+** document, or its id is not did).
 */
-int mdw_didres_parse_doc(const char *did, const char *json, size_t len,
-                         char ids[MDW_DIDRES_MAX_KEYS][32],
-                         mdw_auth__key keys[MDW_DIDRES_MAX_KEYS]);
+int mdw_didres_parse_doc(const char *did, const char *json, size_t len, mdw_didres_keys *out);
 
 /* Statistics (tests, metrics): fetches made, cache hits. */
 uint64_t mdw_didres_fetches(const mdw_didres *r);

@@ -15,7 +15,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "feedgen/auth.h"
-#include "feedgen/auth_crypto.h"
+#include "common/crypto.h"
 #include "feedgen/didres.h"
 
 #define LXM "app.bsky.feed.getFeedSkeleton"
@@ -442,7 +442,7 @@ TEST(unresolvable_did_refused)
     mdw_didres *dead;
     mdw_didres_opts ro = {.plc_url = "http://127.0.0.1:1", .cache_ttl_s = 60, .cache_max = 4};
     ASSERT_OK(mdw_didres_new(&dead, &ro, &fclock));
-    mdw_auth__key k;
+    mdw_pubkey k;
     ASSERT_EQ(mdw_didres_key(dead, f.did, "atproto", 0, &k, NULL), MDW_EHTTP);
     mdw_didres_free(dead);
     fx_free(&f);
@@ -634,10 +634,10 @@ TEST(did_cache_ttl_and_cap)
     fx_issuer(&a, 1);
     fx_issuer(&b, 1);
     fx_issuer(&c, 1);
-    mdw_auth__key k;
+    mdw_pubkey k;
     ASSERT_OK(mdw_didres_key(res2, a.did, "atproto", 0, &k, NULL));
-    ASSERT_EQ(k.alg, MDW_KEY_K256);
-    ASSERT_EQ(memcmp(k.pub + 1, a.k.pub + 1, 32), 0); /* same x, stored uncompressed */
+    ASSERT_EQ(k.type, MDW_KEY_SECP256K1);
+    ASSERT_EQ(memcmp(k.point, a.k.pub, 33), 0);
     ASSERT_OK(mdw_didres_key(res2, b.did, "atproto", 0, &k, NULL));
     ASSERT_OK(mdw_didres_key(res2, a.did, "atproto", 0, &k, NULL)); /* a is most recent */
     ASSERT_OK(mdw_didres_key(res2, c.did, "atproto", 0, &k, NULL)); /* evicts b */
@@ -672,9 +672,9 @@ TEST(docs_file_answers_offline)
     mdw_didres_opts ro = {
         .plc_url = "http://127.0.0.1:1", .cache_ttl_s = 60, .cache_max = 4, .docs_file = path};
     ASSERT_OK(mdw_didres_new(&r, &ro, &fclock));
-    mdw_auth__key key;
+    mdw_pubkey key;
     ASSERT_OK(mdw_didres_key(r, did, "atproto", 0, &key, NULL));
-    ASSERT_EQ(memcmp(key.pub + 1, k.pub + 1, 32), 0);
+    ASSERT_EQ(memcmp(key.point, k.pub, 33), 0);
     char other[33];
     tau_plc_did(other);
     ASSERT_EQ(mdw_didres_key(r, other, "atproto", 0, &key, NULL), MDW_ENOTFOUND);
@@ -684,73 +684,59 @@ TEST(docs_file_answers_offline)
 
 TEST(doc_parsing_rules)
 {
-    char ids[MDW_DIDRES_MAX_KEYS][32];
-    mdw_auth__key keys[MDW_DIDRES_MAX_KEYS];
-    tkey k1, k2;
+    mdw_didres_keys keys;
+    tkey k1, k2, k3;
     tkey_gen(&k1, 1);
     tkey_gen(&k2, 0);
+    tkey_gen(&k3, 0);
     char doc[2048];
-    /* The first method with an id wins; legacy key types are understood. */
-    uint8_t raw[33];
-    memcpy(raw, k2.pub, 33);
+    /* The first #atproto method decides; the legacy key types are understood. */
     char legacy[80] = "z";
-    tau_b58(raw, 33, legacy + 1, sizeof legacy - 1);
+    tau_b58(k2.pub, 33, legacy + 1, sizeof legacy - 1);
     snprintf(doc, sizeof doc,
              "{\"id\":\"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa\",\"verificationMethod\":["
              "{\"id\":\"#atproto\",\"type\":\"EcdsaSecp256r1VerificationKey2019\","
              "\"publicKeyMultibase\":\"%s\"},"
              "{\"id\":\"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa#atproto\",\"type\":\"Multikey\","
              "\"publicKeyMultibase\":\"%s\"},"
-             "{\"id\":\"did:plc:bbbbbbbbbbbbbbbbbbbbbbbb#x\",\"type\":\"Multikey\","
-             "\"publicKeyMultibase\":\"%s\"},"
-             "{\"id\":\"#bad\",\"type\":\"Multikey\",\"publicKeyMultibase\":\"zzzz\"}]}",
-             legacy, k1.multibase, k1.multibase);
-    int n = mdw_didres_parse_doc("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", doc, strlen(doc), ids, keys);
-    ASSERT_EQ(n, 2); /* #atproto (first), #bad; the foreign DID's #x skipped */
-    ASSERT_STREQ(ids[0], "atproto");
-    ASSERT_EQ(keys[0].alg, MDW_KEY_P256);
-    ASSERT_EQ(memcmp(keys[0].pub + 1, k2.pub + 1, 32), 0);
-    ASSERT_EQ(keys[0].pub[0], 4);
-    ASSERT_STREQ(ids[1], "bad");
-    ASSERT_EQ(keys[1].alg, MDW_KEY_NONE);
-    ASSERT_EQ(mdw_didres_parse_doc("did:plc:cccccccccccccccccccccccc", doc, strlen(doc), ids, keys),
+             "{\"id\":\"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa#atproto_label\",\"type\":\"Multikey\","
+             "\"publicKeyMultibase\":\"%s\"}]}",
+             legacy, k1.multibase, k3.multibase);
+    ASSERT_OK(mdw_didres_parse_doc("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", doc, strlen(doc), &keys));
+    ASSERT(keys.has_atproto);
+    ASSERT_EQ(keys.atproto.type, MDW_KEY_P256);
+    ASSERT_EQ(memcmp(keys.atproto.point, k2.pub, 33), 0);
+    ASSERT(keys.has_label);
+    ASSERT_EQ(memcmp(keys.label.point, k3.pub, 33), 0);
+    /* The document must be the DID's own. */
+    ASSERT_EQ(mdw_didres_parse_doc("did:plc:cccccccccccccccccccccccc", doc, strlen(doc), &keys),
               MDW_EMALFORMED);
-    ASSERT_EQ(mdw_didres_parse_doc("did:plc:x", "[]", 2, ids, keys), MDW_EMALFORMED);
-    /* A point off the curve is refused. */
-    mdw_auth__key bad;
+    ASSERT_EQ(mdw_didres_parse_doc("did:plc:x", "[]", 2, &keys), MDW_EMALFORMED);
+    /* A point off the curve is no key. */
     uint8_t mc[35] = {0xe7, 0x01, 0x02};
     memset(mc + 3, 0xff, 32);
     char mb[80] = "z";
     tau_b58(mc, 35, mb + 1, sizeof mb - 1);
-    ASSERT(mdw_auth__key_from_multibase("Multikey", mb, &bad) != 0);
-    ASSERT_OK(mdw_auth__key_from_multibase("Multikey", k1.multibase, &bad));
-    ASSERT_EQ(bad.alg, MDW_KEY_K256);
+    snprintf(doc, sizeof doc,
+             "{\"id\":\"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa\",\"verificationMethod\":["
+             "{\"id\":\"#atproto\",\"type\":\"Multikey\",\"publicKeyMultibase\":\"%s\"}]}",
+             mb);
+    ASSERT_OK(mdw_didres_parse_doc("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", doc, strlen(doc), &keys));
+    ASSERT(!keys.has_atproto);
+    ASSERT(!keys.has_label);
     tkey_free(&k1);
     tkey_free(&k2);
+    tkey_free(&k3);
 }
 
-TEST(codec_edges)
+TEST(did_tag_hides_the_did)
 {
-    uint8_t out[16];
-    size_t n = 0;
-    ASSERT_OK(mdw_auth__b64url_decode("", 0, out, sizeof out, &n));
-    ASSERT_EQ(n, 0);
-    ASSERT_OK(mdw_auth__b64url_decode("aGk", 3, out, sizeof out, &n));
-    ASSERT_EQ(n, 2);
-    ASSERT_EQ(memcmp(out, "hi", 2), 0);
-    ASSERT_EQ(mdw_auth__b64url_decode("aGl", 3, out, sizeof out, &n), MDW_EMALFORMED); /* bits */
-    ASSERT_EQ(mdw_auth__b64url_decode("a", 1, out, sizeof out, &n), MDW_EMALFORMED);
-    ASSERT_EQ(mdw_auth__b64url_decode("aG+k", 4, out, sizeof out, &n), MDW_EMALFORMED);
-    ASSERT_EQ(mdw_auth__b64url_decode("AAAAAAAAAAAAAAAAAAAAAAAA", 24, out, sizeof out, &n),
-              MDW_ETOOBIG);
-    ASSERT_OK(mdw_auth__b58_decode("1112", 4, out, sizeof out, &n));
-    ASSERT_EQ(n, 4);
-    ASSERT_EQ(out[3], 1);
-    ASSERT_EQ(mdw_auth__b58_decode("0OIl", 4, out, sizeof out, &n), MDW_EMALFORMED);
-    char tag[13];
+    char tag[13], tag2[13];
     mdw_auth_did_tag("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", tag);
+    mdw_auth_did_tag("did:plc:aaaaaaaaaaaaaaaaaaaaaaab", tag2);
     ASSERT_EQ(strlen(tag), 12);
     ASSERT(strstr(tag, "did") == NULL);
+    ASSERT(strcmp(tag, tag2) != 0);
 }
 
 /* Tokens minted by the reference library (seeds of fuzz_jwt, see their README). */
@@ -896,7 +882,7 @@ int main(void)
     RUN(did_cache_ttl_and_cap);
     RUN(docs_file_answers_offline);
     RUN(doc_parsing_rules);
-    RUN(codec_edges);
+    RUN(did_tag_hides_the_did);
     RUN(reference_minted_tokens_accepted);
     RUN(concurrent_checks);
     tau_srv_stop(&srv);

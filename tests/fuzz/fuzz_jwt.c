@@ -66,9 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     s[size] = '\0';
     if (size && s[0] == '{') {
-        char ids[MDW_DIDRES_MAX_KEYS][32];
-        mdw_auth__key keys[MDW_DIDRES_MAX_KEYS];
-        mdw_didres_parse_doc("did:plc:fuzzfuzzfuzzfuzzfuzzfuzz", s, size, ids, keys);
+        mdw_didres_keys keys;
+        mdw_didres_parse_doc("did:plc:fuzzfuzzfuzzfuzzfuzzfuzz", s, size, &keys);
         free(s);
         return 0;
     }

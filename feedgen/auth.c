@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/config.h"
 #include "common/crypto.h"
 #include "common/err.h"
 #include "common/limits.h"
@@ -67,6 +68,7 @@ struct mdw_auth {
     int64_t leeway_s;
     int64_t token_ttl_us;
     mdw_didres *res;
+    int owns_res; /* built by mdw_auth_new_from_config */
     mdw_clock *clock;
 
     pthread_mutex_t mu; /* token cache */
@@ -134,10 +136,44 @@ void mdw_auth_free(mdw_auth *a)
         free(t);
     }
     free(a->tab);
+    if (a->owns_res)
+        mdw_didres_free(a->res);
     pthread_mutex_destroy(&a->mu);
     free(a->service_did);
     free(a->service_did_fg);
     free(a);
+}
+
+int mdw_auth_new_from_config(mdw_auth **out, const mdw_config *cfg, mdw_clock *clock)
+{
+    mdw_auth_opts o = {0};
+    *out = NULL;
+    if (mdw_auth_mode_parse(cfg->auth, &o.mode) != 0)
+        return MDW_ECONFIG;
+    mdw_didres *res = NULL;
+    if (o.mode != MDW_AUTH_OFF) {
+        mdw_didres_opts ro = {.plc_url = cfg->plc_url,
+                              .cache_ttl_s = cfg->did_cache_ttl_s,
+                              .cache_max = (size_t)cfg->did_cache_max,
+                              .docs_file = cfg->did_docs_file};
+        int rc = mdw_didres_new(&res, &ro, clock);
+        if (rc)
+            return rc;
+    }
+    char *did = mdw_config_service_did(cfg);
+    o.service_did = did;
+    o.leeway_s = cfg->jwt_leeway_s;
+    o.resolver = res;
+    /* A verified token is not trusted longer than the key that verified it. */
+    o.token_cache_ttl_s = cfg->did_cache_ttl_s;
+    int rc = mdw_auth_new(out, &o, clock);
+    free(did);
+    if (rc) {
+        mdw_didres_free(res);
+        return rc;
+    }
+    (*out)->owns_res = 1;
+    return 0;
 }
 
 mdw_auth_mode mdw_auth_get_mode(const mdw_auth *a)

@@ -50,6 +50,16 @@ typedef struct mdw_auth_opts {
     int64_t token_cache_ttl_s; /* cap on how long a verified token is reused; 0: exp only */
 } mdw_auth_opts;
 
+struct mdw_config;
+
+/*
+** The way the server builds it: from the settings auth, service_did (empty:
+** did:web:<hostname>), jwt_leeway_s, plc_url, did_cache_ttl_s, did_cache_max
+** and did_docs_file. The resolver is created too and owned by the mdw_auth
+** (freed by mdw_auth_free). 0 or MDW_ECONFIG.
+*/
+int mdw_auth_new_from_config(mdw_auth **out, const struct mdw_config *cfg, mdw_clock *clock);
+
 /* "off|optional|required" -> mode; MDW_ECONFIG when unknown. */
 int mdw_auth_mode_parse(const char *s, mdw_auth_mode *out);
 

@@ -1,7 +1,158 @@
+/*
+** cmd/cmd_queue.c — `meadow queue stats` and `meadow queue dead
+** list|requeue|purge [seq]` on <data>/queue (settings queue_*). Safe while the
+** firehose and processor run: each command is a few LMDB transactions.
+*/
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "cmd/commands.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/mem.h"
+#include "queue/queue.h"
 #include "common/banned.h"
+
+#define PREVIEW_BYTES 120 /* of each dead letter's event shown by `dead list` */
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: meadow queue stats\n"
+                    "       meadow queue dead list\n"
+                    "       meadow queue dead requeue [SEQ]   (no SEQ: all)\n"
+                    "       meadow queue dead purge [SEQ]     (no SEQ: all)\n");
+    return 2;
+}
+
+static int print_dead(void *ctx, uint64_t seq, uint32_t attempts, const char *error,
+                      const char *data, size_t len)
+{
+    size_t *n = ctx;
+    char prev[PREVIEW_BYTES + 1];
+    size_t pl = len < PREVIEW_BYTES ? len : PREVIEW_BYTES;
+    for (size_t i = 0; i < pl; i++) /* one line per letter whatever the bytes */
+        prev[i] = (data[i] >= 0x20 && data[i] < 0x7f) ? data[i] : '.';
+    prev[pl] = '\0';
+    printf("seq=%" PRIu64 " attempts=%" PRIu32 " bytes=%zu error=\"%s\" event=%s%s\n", seq,
+           attempts, len, error, prev, len > pl ? "..." : "");
+    (*n)++;
+    return 0;
+}
+
+static int parse_seq(const char *s, uint64_t *seq)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v == 0) {
+        fprintf(stderr, "meadow queue: bad seq \"%s\" (a positive number)\n", s);
+        return -1;
+    }
+    *seq = v;
+    return 0;
+}
+
+static int print_stats(mdw_queue *q, const char *dir)
+{
+    mdw_queue_stats st;
+    int rc = mdw_queue_stats_get(q, &st);
+    if (rc) {
+        fprintf(stderr, "meadow queue: stats: %s\n", mdw_strerror(rc));
+        return rc;
+    }
+    char when[40] = "-";
+    if (st.oldest_time_us)
+        mdw_time_format(st.oldest_time_us, when, sizeof when);
+    printf("dir: %s\n", dir);
+    printf("depth: %" PRIu64 "\n", st.depth);
+    printf("oldest_time: %s\n", when);
+    if (st.oldest_time_us) {
+        int64_t age = mdw_clock_now_us(mdw_clock_real()) - st.oldest_time_us;
+        printf("oldest_age_s: %.1f\n", age > 0 ? (double)age / 1e6 : 0.0);
+    }
+    printf("dead: %" PRIu64 "\n", st.dead);
+    printf("next_seq: %" PRIu64 "\n", st.next_seq);
+    printf("bytes_used: %" PRIu64 "\n", st.bytes_used);
+    printf("map_bytes: %" PRIu64 "\n", st.map_bytes);
+    printf("map_usage: %.4f\n", st.map_bytes ? (double)st.bytes_used / (double)st.map_bytes : 0);
+    static const struct {
+        uint8_t id;
+        const char *name;
+    } sources[] = {{MDW_SOURCE_JETSTREAM, "jetstream"},
+                   {MDW_SOURCE_RELAY, "relay"},
+                   {MDW_SOURCE_TEST, "test"}};
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+        int64_t c;
+        if (mdw_queue_get_cursor(q, sources[i].id, &c) == 0)
+            printf("cursor_%s: %" PRId64 "\n", sources[i].name, c);
+    }
+    return 0;
+}
 
 int mdw_cmd_queue(const mdw_config *cfg, int argc, char **argv)
 {
-    return mdw_cmd_unbuilt("meadow queue");
+    if (argc < 2)
+        return usage();
+    const char *sub = argv[1];
+    int is_stats = !strcmp(sub, "stats") && argc == 2;
+    int is_dead = !strcmp(sub, "dead") && (argc == 3 || argc == 4);
+    if (!is_stats && !is_dead)
+        return usage();
+    const char *verb = is_dead ? argv[2] : "";
+    uint64_t seq = 0;
+    if (is_dead) {
+        if (strcmp(verb, "list") && strcmp(verb, "requeue") && strcmp(verb, "purge"))
+            return usage();
+        if (!strcmp(verb, "list") && argc == 4)
+            return usage();
+        if (argc == 4 && parse_seq(argv[3], &seq))
+            return 2;
+    }
+
+    char *dir = mdw_queue_dir(cfg);
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        /* Do not create an empty queue just to report on it. */
+        fprintf(stderr, "meadow queue: no queue at %s (data = %s)\n", dir, cfg->data);
+        free(dir);
+        return 1;
+    }
+    mdw_queue_opts o;
+    mdw_queue_opts_from_config(&o, cfg);
+    mdw_queue *q;
+    int rc = mdw_queue_open(&q, dir, &o);
+    if (rc) {
+        fprintf(stderr, "meadow queue: cannot open %s: %s\n", dir, mdw_strerror(rc));
+        free(dir);
+        return 1;
+    }
+    int ret = 0;
+    if (is_stats) {
+        rc = print_stats(q, dir);
+    } else if (!strcmp(verb, "list")) {
+        size_t n = 0;
+        rc = mdw_queue_dead_list(q, print_dead, &n);
+        if (rc)
+            fprintf(stderr, "meadow queue: dead list: %s\n", mdw_strerror(rc));
+        else
+            printf("%zu dead letters\n", n);
+    } else {
+        uint64_t n = 0;
+        int requeue = !strcmp(verb, "requeue");
+        rc = requeue ? mdw_queue_dead_requeue(q, seq, &n) : mdw_queue_dead_purge(q, seq, &n);
+        if (rc)
+            fprintf(stderr, "meadow queue: dead %s: %s\n", verb, mdw_strerror(rc));
+        else if (seq && n == 0) {
+            fprintf(stderr, "meadow queue: no dead letter with seq %" PRIu64 "\n", seq);
+            ret = 1;
+        } else
+            printf("%s %" PRIu64 " dead letters\n", requeue ? "requeued" : "purged", n);
+    }
+    mdw_queue_close(q);
+    free(dir);
+    return rc ? 1 : ret;
 }

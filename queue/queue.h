@@ -15,10 +15,19 @@
 ** same directory (the firehose appending while a processor claims and acks).
 ** Claims are not exclusive between processes: exactly one consumer
 ** (processor) must run — the processor enforces that with its own lock.
+** Open a directory at most once per process (an LMDB rule): share the handle.
+** Seqs are never reused, even after the table empties (next_seq in meta), so
+** a consumer may remember "last applied seq" across restarts.
+** A map grown by another process (MDB_MAP_RESIZED) is adopted transparently;
+** stale reader slots of killed processes are cleared on open (and on a full
+** map). mdw_queue_wait() is woken by appends through this handle only; a
+** consumer in another process relies on its timeout.
 **
 ** Errors: 0 or a negative code (common/err.h). MDW_EFULL means the map is
 ** full: pause ingest and retry after the consumer drains; nothing is
-** corrupted. Memory returned in mdw_queue_batch is owned by the batch
+** corrupted. Appends stop short of the last few pages of the map (1/32 of
+** it, 8..1024 pages) so acks, which copy pages too, still fit when full.
+** Memory returned in mdw_queue_batch is owned by the batch
 ** (mdw_queue_batch_release).
 */
 #ifndef MDW_QUEUE_H
@@ -27,7 +36,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/clock.h"
+
 typedef struct mdw_queue mdw_queue;
+
+#define MDW_QUEUE_MAX_ERROR 1024 /* bytes of a dead letter's error text kept */
 
 typedef struct mdw_queue_opts {
     size_t map_bytes;       /* LMDB map size */
@@ -36,9 +49,18 @@ typedef struct mdw_queue_opts {
     uint64_t high_water;    /* depth at which ingest should stop reading */
     uint64_t low_water;     /* depth at which ingest may resume */
     int nosync;             /* tests/bench only: MDB_NOSYNC */
+    mdw_clock *clock;       /* oldest-age gauge; NULL = mdw_clock_real() */
 } mdw_queue_opts;
 
 void mdw_queue_opts_default(mdw_queue_opts *o);
+/*
+** Defaults, then the queue_* settings (queue_map_mb, queue_max_attempts,
+** queue_high_water, queue_low_water). The directory is "<data>/queue":
+** mdw_queue_dir() returns it (caller frees).
+*/
+struct mdw_config;
+void mdw_queue_opts_from_config(mdw_queue_opts *o, const struct mdw_config *cfg);
+char *mdw_queue_dir(const struct mdw_config *cfg);
 
 /* One event going in. */
 typedef struct mdw_queue_event {
@@ -73,6 +95,7 @@ typedef struct mdw_queue_stats {
     uint64_t map_bytes;     /* map size */
     uint64_t next_seq;
     uint64_t refused_toobig; /* this handle's count of oversized events */
+    uint64_t stale_readers;  /* reader slots of dead processes cleared at open */
 } mdw_queue_stats;
 
 /* Source ids (envelope header). */
@@ -112,7 +135,11 @@ int mdw_queue_nack(mdw_queue *q, uint64_t seq, const char *error, int *dead_out)
 /* Moves straight to dead (malformed input that no retry can fix). */
 int mdw_queue_dead_letter(mdw_queue *q, uint64_t seq, const char *error);
 
-/* Dead letters: visit each (seq, attempts, error, bytes) in seq order. */
+/*
+** Dead letters: visit each (seq, attempts, error, bytes) in seq order, inside
+** one read transaction: fn must not call back into the queue. A non-zero
+** return from fn stops the walk and is returned.
+*/
 typedef int (*mdw_queue_dead_fn)(void *ctx, uint64_t seq, uint32_t attempts, const char *error,
                                  const char *data, size_t len);
 int mdw_queue_dead_list(mdw_queue *q, mdw_queue_dead_fn fn, void *ctx);

@@ -69,6 +69,7 @@ struct mdw_auth {
     int64_t token_ttl_us;
     mdw_didres *res;
     int owns_res; /* built by mdw_auth_new_from_config */
+    int no_token_cache;
     mdw_clock *clock;
 
     pthread_mutex_t mu; /* token cache */
@@ -105,6 +106,7 @@ int mdw_auth_new(mdw_auth **out, const mdw_auth_opts *o, mdw_clock *clock)
     a->service_did_fg = xasprintf("%s#bsky_fg", a->service_did);
     a->leeway_s = o->leeway_s;
     a->token_ttl_us = o->token_cache_ttl_s * 1000000;
+    a->no_token_cache = o->no_token_cache;
     a->res = o->resolver;
     a->clock = clock;
     a->max = o->token_cache_max ? o->token_cache_max : MDW_AUTH_TOKEN_CACHE_DEFAULT;
@@ -538,7 +540,7 @@ int mdw_auth_check(mdw_auth *a, const char *authorization, const char *lxm, char
             memset(key, 0, sizeof key); /* never stored: see below */
         }
     }
-    if (tok_get(a, key, now_us, viewer, viewer_max)) {
+    if (!a->no_token_cache && tok_get(a, key, now_us, viewer, viewer_max)) {
         a->hits++;
         mdw_counter_inc(&m_cached);
         return 0;
@@ -625,7 +627,7 @@ int mdw_auth_check(mdw_auth *a, const char *authorization, const char *lxm, char
     int64_t exp_us = (int64_t)fmin(j.exp + (double)a->leeway_s, 9.0e12) * 1000000;
     if (a->token_ttl_us > 0 && exp_us > now_us + a->token_ttl_us)
         exp_us = now_us + a->token_ttl_us;
-    if (strlen(lxm) + 1 + n <= MDW_MAX_JWT_BYTES + 512)
+    if (!a->no_token_cache && strlen(lxm) + 1 + n <= MDW_MAX_JWT_BYTES + 512)
         tok_put(a, key, issdid, exp_us);
     snprintf(viewer, viewer_max, "%s", issdid);
     mdw_counter_inc(&m_verified);

@@ -48,6 +48,7 @@ typedef struct mdw_auth_opts {
     mdw_didres *resolver;      /* borrowed; may be NULL only when mode is off */
     size_t token_cache_max;    /* 0: MDW_AUTH_TOKEN_CACHE_DEFAULT */
     int64_t token_cache_ttl_s; /* cap on how long a verified token is reused; 0: exp only */
+    int no_token_cache;        /* verify every request in full (benchmarks, tests) */
 } mdw_auth_opts;
 
 struct mdw_config;

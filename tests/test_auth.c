@@ -608,6 +608,33 @@ TEST(token_cache_hit_until_exp)
     fx_free(&f);
 }
 
+TEST(no_token_cache_verifies_every_time)
+{
+    fx f;
+    ASSERT_OK(fx_init(&f, MDW_AUTH_REQUIRED, 1));
+    mdw_auth *nc;
+    mdw_auth_opts ao = {.mode = MDW_AUTH_REQUIRED,
+                        .service_did = SVC,
+                        .leeway_s = 30,
+                        .resolver = f.res,
+                        .no_token_cache = 1};
+    ASSERT_OK(mdw_auth_new(&nc, &ao, &fclock));
+    char *t = tau_mint(&f.k, f.did, SVC, LXM, now_s() + 60);
+    char hdr[2048], viewer[MDW_MAX_DID_BYTES + 1], msg[128];
+    const char *err;
+    snprintf(hdr, sizeof hdr, "Bearer %s", t);
+    uint64_t dhits = mdw_didres_hits(f.res);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_OK(mdw_auth_check(nc, hdr, LXM, viewer, sizeof viewer, &err, msg, sizeof msg));
+        ASSERT_STREQ(viewer, f.did);
+    }
+    ASSERT_EQ(mdw_auth_token_cache_hits(nc), 0);
+    ASSERT_EQ(mdw_didres_hits(f.res), dhits + 2); /* first fetched, then cached keys */
+    free(t);
+    mdw_auth_free(nc);
+    fx_free(&f);
+}
+
 TEST(did_cache_ttl_and_cap)
 {
     fx f;
@@ -879,6 +906,7 @@ int main(void)
     RUN(refused_typ_values);
     RUN(modes_off_optional_required);
     RUN(token_cache_hit_until_exp);
+    RUN(no_token_cache_verifies_every_time);
     RUN(did_cache_ttl_and_cap);
     RUN(docs_file_answers_offline);
     RUN(doc_parsing_rules);

@@ -30,7 +30,7 @@ typedef struct mdw_index_opts {
     int nosync;   /* tests/bench only */
 } mdw_index_opts;
 
-#define MDW_INDEX_CURSOR_MAX 64 /* opaque cursor text, NUL included */
+#define MDW_INDEX_CURSOR_MAX 64   /* opaque cursor text, NUL included */
 #define MDW_INDEX_SCAN_MAX   2000 /* entries one page request may read */
 
 typedef struct mdw_index_page {

@@ -123,6 +123,12 @@ int mdw_cmd_queue(const mdw_config *cfg, int argc, char **argv)
     }
     mdw_queue_opts o;
     mdw_queue_opts_from_config(&o, cfg);
+    /*
+    ** Keep the map size the running firehose/processor gave the queue: the
+    ** stats then report its real usage, and an admin command never resizes
+    ** a live map.
+    */
+    o.map_bytes = 0;
     mdw_queue *q;
     int rc = mdw_queue_open(&q, dir, &o);
     if (rc) {

@@ -21,6 +21,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "common/clock.h"
 
 typedef struct mdw_index mdw_index;
 
@@ -28,6 +31,13 @@ typedef struct mdw_index_opts {
     size_t map_bytes;
     int readonly; /* feedgen: open without write access */
     int nosync;   /* tests/bench only */
+    /*
+    ** Added by the processor engineer (zero = old behaviour): the clock reads
+    ** use to leave out posts past the retention window the processor stored
+    ** in the index (so a feed never shows a post the next sweep will drop).
+    ** NULL = mdw_clock_real().
+    */
+    mdw_clock *clock;
 } mdw_index_opts;
 
 #define MDW_INDEX_CURSOR_MAX 64   /* opaque cursor text, NUL included */
@@ -62,5 +72,21 @@ typedef struct mdw_index_stats {
     uint64_t bytes_used, map_bytes;
 } mdw_index_stats;
 int mdw_index_stats_get(mdw_index *ix, mdw_index_stats *st);
+
+/*
+** Additions (processor engineer). A stable text dump: one line per entry, in
+** key order, no wall-clock field, so two indexes built from the same records
+** dump byte for byte alike. owner_did/hashtag_id non-NULL: that community's
+** feed only, newest first. MDW_INDEX_DUMP_RECORDS adds per-record revs,
+** first-seen times and tombstones (replay comparisons; a rebuild from PDS
+** records has no history, so leave it out there).
+*/
+#define MDW_INDEX_DUMP_RECORDS 1u
+int mdw_index_dump(mdw_index *ix, FILE *out, const char *owner_did, const char *hashtag_id,
+                   unsigned flags);
+/* Compacted online copy into dir (created; must be empty): mdb_env_copy2 MDB_CP_COMPACT. */
+int mdw_index_backup(mdw_index *ix, const char *dir);
+/* Parses a feed URI at://<owner>/app.bsky.feed.generator/<8 hex>; owner is malloc'd. */
+int mdw_index_parse_feed_uri(const char *uri, char **owner, char hashtag_id[9]);
 
 #endif

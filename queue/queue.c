@@ -446,8 +446,9 @@ int mdw_queue_open(mdw_queue **out, const char *dir, const mdw_queue_opts *opts)
         goto fail;
     }
     MDB_txn *txn = NULL;
+    /* map_bytes 0: keep the size the environment has (tools beside a running firehose). */
     if ((rc = mdb_env_create(&q->env)) || (rc = mdb_env_set_maxdbs(q->env, 4)) ||
-        (rc = mdb_env_set_mapsize(q->env, q->opts.map_bytes)) ||
+        (q->opts.map_bytes && (rc = mdb_env_set_mapsize(q->env, q->opts.map_bytes))) ||
         (rc = mdb_env_open(q->env, dir, MDB_NOTLS | (q->opts.nosync ? MDB_NOSYNC : 0), 0644))) {
         mdw_error("queue", "cannot open environment", "dir=%s err=\"%s\"", dir, mdb_strerror(rc));
         rc = mdw_err_from_lmdb(rc);

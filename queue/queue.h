@@ -43,7 +43,7 @@ typedef struct mdw_queue mdw_queue;
 #define MDW_QUEUE_MAX_ERROR 1024 /* bytes of a dead letter's error text kept */
 
 typedef struct mdw_queue_opts {
-    size_t map_bytes;       /* LMDB map size */
+    size_t map_bytes;       /* LMDB map size; 0 = the size the environment has */
     size_t max_event_bytes; /* larger events are refused (MDW_ETOOBIG), counted */
     int max_attempts;       /* nacks before an event moves to dead */
     uint64_t high_water;    /* depth at which ingest should stop reading */

@@ -708,6 +708,32 @@ TEST(two_processes_append_and_claim)
     mdw_queue_close(q);
 }
 
+/* map_bytes 0 adopts the environment's size (what the CLI does beside a running firehose). */
+TEST(map_bytes_zero_keeps_size)
+{
+    const char *dir = TEST_TMPDIR();
+    mdw_queue_opts o = fast_opts();
+    o.map_bytes = 8u << 20;
+    mdw_queue *q;
+    ASSERT_OK(mdw_queue_open(&q, dir, &o));
+    ASSERT_OK(append_range(q, "k", 0, 2));
+    mdw_queue_close(q);
+    o.map_bytes = 0;
+    ASSERT_OK(mdw_queue_open(&q, dir, &o));
+    ASSERT_OK(append_range(q, "k", 2, 4)); /* a write keeps it too */
+    mdw_queue_stats st;
+    ASSERT_OK(mdw_queue_stats_get(q, &st));
+    ASSERT_EQ(st.map_bytes, 8u << 20);
+    ASSERT_EQ(st.depth, 4);
+    mdw_queue_close(q);
+    o.map_bytes = 16u << 20; /* a configured bigger size is taken */
+    ASSERT_OK(mdw_queue_open(&q, dir, &o));
+    ASSERT_OK(append_range(q, "k", 4, 5));
+    ASSERT_OK(mdw_queue_stats_get(q, &st));
+    ASSERT_EQ(st.map_bytes, 16u << 20);
+    mdw_queue_close(q);
+}
+
 TEST(opts_from_config)
 {
     mdw_config cfg;
@@ -747,6 +773,7 @@ int main(void)
     RUN(wait_and_wake);
     RUN(two_threads_append_and_claim);
     RUN(two_processes_append_and_claim);
+    RUN(map_bytes_zero_keeps_size);
     RUN(opts_from_config);
     return TEST_REPORT();
 }

@@ -20,7 +20,8 @@ expect_contains "stats dead" "$out" "dead: 3"
 expect_contains "stats next_seq" "$out" "next_seq: 11"
 expect_contains "stats cursor" "$out" "cursor_test: 10"
 expect_contains "stats oldest time (event 4, time_us 4 s)" "$out" "oldest_time: 1970-01-01T00:00:04.000Z"
-expect_contains "stats map size from queue_map_mb" "$out" "map_bytes: 1073741824"
+# The filler made a 64 MiB map; the CLI (queue_map_mb 1024) must report and keep it.
+expect_contains "stats map size is the queue's own" "$out" "map_bytes: 67108864"
 expect_contains "stats usage" "$out" "map_usage: 0.0"
 
 out=$("$MEADOW" --data "$D" queue dead list); rc=$?
@@ -47,6 +48,9 @@ expect_contains "bad seq message" "$(cat err)" 'bad seq "abc"'
 "$MEADOW" --data "$D" queue frobnicate 2>err; rc=$?
 expect_eq "unknown subcommand exits 2" "$rc" 2
 expect_contains "usage shown" "$(cat err)" "usage: meadow queue stats"
+
+out=$("$MEADOW" --data "$D" queue stats)
+expect_contains "a CLI write did not resize the map" "$out" "map_bytes: 67108864"
 
 out=$("$MEADOW" --data "$D" queue dead purge); rc=$?
 expect_eq "purge all exits 0" "$rc" 0

@@ -1,0 +1,244 @@
+/*
+** index/dump.c — `meadow index dump`: the index as stable text.
+**
+** Lines come in table key order (hash order, which depends only on the
+** content), with no wall-clock field: two indexes holding the same records
+** dump byte for byte alike, which is how replays and rebuilds are compared.
+** Sort keys are printed: they are derived from record content and event
+** times (the firehose's, not ours).
+*/
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/mem.h"
+#include "index/index_impl.h"
+#include "common/banned.h"
+
+#define S(x) (int)(x).n, (x).p
+
+static int dump_feed(mdw_index *ix, MDB_txn *txn, FILE *out, const uint8_t ck[MDW_IX_H])
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, ix->dbi[IX_FEED], &cur);
+    if (rc)
+        return mdw_err_from_lmdb(rc);
+    uint8_t key[MDW_IX_H + 8 + MDW_IX_H];
+    memcpy(key, ck, MDW_IX_H);
+    memset(key + MDW_IX_H, 0xff, 8 + MDW_IX_H);
+    MDB_val k = {sizeof key, key}, v;
+    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    r = r == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    for (; r == 0 && k.mv_size == sizeof key && memcmp(k.mv_data, ck, MDW_IX_H) == 0;
+         r = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+        mdw_ix_dec d;
+        mdw_ix_dec_init(&d, &v);
+        mdw_ix_str u = mdw_ix_dec_str(&d);
+        int64_t sk = mdw_ix_sk_dec(mdw_ix_get_be64((const uint8_t *)k.mv_data + MDW_IX_H));
+        fprintf(out, "  post %" PRId64 " %.*s\n", sk, S(u));
+    }
+    mdb_cursor_close(cur);
+    return 0;
+}
+
+static int dump_prefix(mdw_index *ix, MDB_txn *txn, FILE *out, int t, const uint8_t *pre,
+                       size_t plen, const char *label)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, ix->dbi[t], &cur);
+    if (rc)
+        return mdw_err_from_lmdb(rc);
+    MDB_val k = {plen, (void *)pre}, v;
+    for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         r == 0 && k.mv_size >= plen && memcmp(k.mv_data, pre, plen) == 0;
+         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        mdw_ix_dec d;
+        mdw_ix_dec_init(&d, &v);
+        if (t == IX_ROLES) {
+            uint8_t fl = mdw_ix_dec_u8(&d);
+            mdw_ix_str did = mdw_ix_dec_str(&d);
+            fprintf(out, "  %s %.*s%s%s\n", label, S(did), fl & IX_ROLE_MOD ? " moderator" : "",
+                    fl & IX_ROLE_BLOCKLIST ? " blocklisted" : "");
+        } else {
+            mdw_ix_str did = mdw_ix_dec_str(&d);
+            fprintf(out, "  %s %.*s\n", label, S(did));
+        }
+    }
+    mdb_cursor_close(cur);
+    return 0;
+}
+
+static int dump_community(mdw_index *ix, MDB_txn *txn, FILE *out, const uint8_t ck[MDW_IX_H],
+                          const MDB_val *v)
+{
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, v);
+    const uint8_t *t = mdw_ix_dec_bytes(&d, 4);
+    mdw_ix_str owner = mdw_ix_dec_str(&d), curi = mdw_ix_dec_str(&d);
+    if (d.err)
+        return MDW_ECORRUPT;
+    char hex[9];
+    mdw_ix_tag_format(t, hex);
+    fprintf(out, "community %.*s %s config=%.*s\n", S(owner), hex, S(curi));
+    int rc = dump_prefix(ix, txn, out, IX_ROLES, ck, MDW_IX_H, "role");
+    if (!rc)
+        rc = dump_prefix(ix, txn, out, IX_MEMBERS, ck, MDW_IX_H, "member");
+    if (!rc)
+        rc = dump_feed(ix, txn, out, ck);
+    return rc;
+}
+
+static const char *act_name(int a)
+{
+    static const char *const n[] = {"?", "hide_post", "unhide_post", "block_user", "unblock_user"};
+    return a >= 1 && a <= 4 ? n[a] : n[0];
+}
+
+static const char *state_name(int s)
+{
+    return s == IX_STATE_LIVE ? "live" : s == IX_STATE_TOMB ? "tombstone" : "none";
+}
+
+static void dump_row(mdw_index *ix, FILE *out, int t, const MDB_val *v)
+{
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, v);
+    char hex[9];
+    switch (t) {
+    case IX_CONFIGS: {
+        const uint8_t *tag = mdw_ix_dec_bytes(&d, 4);
+        int64_t created = mdw_ix_dec_i64(&d);
+        mdw_ix_str o = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), rev = mdw_ix_dec_str(&d),
+                   js = mdw_ix_dec_str(&d);
+        if (d.err)
+            break;
+        mdw_ix_tag_format(tag, hex);
+        fprintf(out,
+                "config %.*s owner=%.*s hashtag=%s createdAt=%" PRId64 " rev=%.*s record=%.*s\n",
+                S(u), S(o), hex, created, S(rev), S(js));
+        break;
+    }
+    case IX_MEMBERSHIPS: {
+        uint8_t active = mdw_ix_dec_u8(&d);
+        mdw_ix_str did = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), cu = mdw_ix_dec_str(&d);
+        if (!d.err)
+            fprintf(out, "membership %.*s did=%.*s community=%.*s active=%d\n", S(u), S(did), S(cu),
+                    active);
+        break;
+    }
+    case IX_MODERATION: {
+        int64_t created = mdw_ix_dec_i64(&d);
+        uint8_t a = mdw_ix_dec_u8(&d);
+        mdw_ix_str au = mdw_ix_dec_str(&d), tk = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d),
+                   cu = mdw_ix_dec_str(&d);
+        if (!d.err)
+            fprintf(out,
+                    "action %.*s author=%.*s action=%s target=%.*s community=%.*s "
+                    "createdAt=%" PRId64 "\n",
+                    S(u), S(au), act_name(a), S(tk), S(cu), created);
+        break;
+    }
+    case IX_ACCOUNTS: {
+        uint8_t vis = mdw_ix_dec_u8(&d);
+        int64_t seq = mdw_ix_dec_i64(&d);
+        mdw_ix_dec_i64(&d);
+        mdw_ix_str st = mdw_ix_dec_str(&d), did = mdw_ix_dec_str(&d);
+        if (!d.err)
+            fprintf(out, "account %.*s visible=%d status=%.*s seq=%" PRId64 "\n", S(did), vis,
+                    S(st), seq);
+        break;
+    }
+    case IX_POSTS: {
+        int64_t sk = mdw_ix_dec_i64(&d), created = mdw_ix_dec_i64(&d);
+        uint8_t n = mdw_ix_dec_u8(&d);
+        const uint8_t *tags = mdw_ix_dec_bytes(&d, (size_t)n * 4);
+        mdw_ix_str a = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), c = mdw_ix_dec_str(&d);
+        if (d.err)
+            break;
+        fprintf(out,
+                "tagged %.*s author=%.*s sortkey=%" PRId64 " createdAt=%" PRId64 " cid=%.*s tags=",
+                S(u), S(a), sk, created, S(c));
+        for (uint8_t i = 0; i < n; i++) {
+            mdw_ix_tag_format(tags + 4 * i, hex);
+            fprintf(out, "%s%s", i ? "," : "", hex);
+        }
+        fputc('\n', out);
+        break;
+    }
+    case IX_RECORDS: {
+        uint8_t kind = mdw_ix_dec_u8(&d), state = mdw_ix_dec_u8(&d);
+        int64_t first = mdw_ix_dec_i64(&d);
+        mdw_ix_str rev = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), a1 = mdw_ix_dec_str(&d),
+                   a2 = mdw_ix_dec_str(&d);
+        if (!d.err)
+            fprintf(out,
+                    "record %.*s kind=%d state=%s rev=%.*s first_seen=%" PRId64 " aux=%.*s|%.*s\n",
+                    S(u), kind, state_name(state), S(rev), first, S(a1), S(a2));
+        break;
+    }
+    default:
+        break;
+    }
+    (void)ix;
+}
+
+static int dump_table(mdw_index *ix, MDB_txn *txn, FILE *out, int t)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, ix->dbi[t], &cur);
+    if (rc)
+        return mdw_err_from_lmdb(rc);
+    MDB_val k, v;
+    for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0 && !rc;
+         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (t == IX_COMMUNITIES)
+            rc = dump_community(ix, txn, out, k.mv_data, &v);
+        else
+            dump_row(ix, out, t, &v);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int mdw_index_dump(mdw_index *ix, FILE *out, const char *owner_did, const char *hashtag_id,
+                   unsigned flags)
+{
+    MDB_txn *txn;
+    int rc = mdw_ix_rtxn(ix, &txn);
+    if (rc)
+        return rc;
+    if (owner_did && hashtag_id) {
+        uint8_t tag[4], ck[MDW_IX_H];
+        if (mdw_ix_tag_parse(hashtag_id, strlen(hashtag_id), tag)) {
+            rc = MDW_EMALFORMED;
+            goto out;
+        }
+        mdw_ix_comm_key(owner_did, tag, ck);
+        MDB_val k = {MDW_IX_H, ck}, v;
+        if (mdb_get(txn, ix->dbi[IX_COMMUNITIES], &k, &v)) {
+            rc = MDW_ENOTFOUND;
+            goto out;
+        }
+        mdw_ix_dec d;
+        mdw_ix_dec_init(&d, &v);
+        const uint8_t *t = mdw_ix_dec_bytes(&d, 4);
+        mdw_ix_str o = mdw_ix_dec_str(&d);
+        if (d.err || memcmp(t, tag, 4) || !mdw_ix_str_eq(o, owner_did)) {
+            rc = MDW_ENOTFOUND;
+            goto out;
+        }
+        rc = dump_community(ix, txn, out, ck, &v);
+        goto out;
+    }
+    fprintf(out, "meadow index dump format=%d\n", MDW_IX_FORMAT);
+    static const int order[] = {IX_COMMUNITIES, IX_CONFIGS,  IX_MEMBERSHIPS,
+                                IX_MODERATION,  IX_ACCOUNTS, IX_POSTS};
+    for (size_t i = 0; i < sizeof order / sizeof order[0] && !rc; i++)
+        rc = dump_table(ix, txn, out, order[i]);
+    if (!rc && (flags & MDW_INDEX_DUMP_RECORDS))
+        rc = dump_table(ix, txn, out, IX_RECORDS);
+out:
+    mdb_txn_abort(txn);
+    return rc;
+}

@@ -1,0 +1,684 @@
+/*
+** index/index.c — opening the index environment, the format version, the
+** read API feedgen uses (feed pages, communities, stats) and the small
+** helpers (hashes, value codec, cursors) shared with the writer.
+*/
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "index/index_impl.h"
+#include "common/banned.h"
+
+const char *const mdw_ix_table_names[IX_NTABLES] = {
+    "meta",        "records",       "posts",       "tag_posts", "author_posts", "configs",
+    "config_vers", "owner_configs", "communities", "by_tag",    "roles",        "memberships",
+    "moderation",  "accounts",      "members",     "feed",      "expiry",
+};
+
+_Atomic uint64_t mdw_ix_collisions;
+
+/*
+** SHA-256 fetched once: EVP_sha256() makes EVP_Digest look the algorithm up
+** in the provider store on every call (a lock and a search; 6% of the
+** processor's time in bench_processor).
+*/
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md || !EVP_Digest(p, n, md, &mdlen, sha256_md, NULL)) {
+        /* Only on a broken libcrypto: nothing sane to continue with. */
+        mdw_error("index", "sha256 failed", NULL);
+        abort();
+    }
+    memcpy(out, md, MDW_IX_H);
+}
+
+void mdw_ix_comm_key(const char *owner, const uint8_t tag[MDW_IX_TAG], uint8_t out[MDW_IX_H])
+{
+    char hex[9];
+    mdw_ix_tag_format(tag, hex);
+    size_t n = strlen(owner);
+    char *s = xmalloc(n + 10);
+    memcpy(s, owner, n);
+    s[n] = '\n';
+    memcpy(s + n + 1, hex, 8);
+    mdw_ix_hash(s, n + 9, out);
+    free(s);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int mdw_ix_tag_parse(const char *hex8, size_t len, uint8_t out[MDW_IX_TAG])
+{
+    if (len != 8)
+        return MDW_EMALFORMED;
+    for (int i = 0; i < 4; i++) {
+        int hi = hexval(hex8[2 * i]), lo = hexval(hex8[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return MDW_EMALFORMED;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+void mdw_ix_tag_format(const uint8_t tag[MDW_IX_TAG], char out[9])
+{
+    static const char hx[] = "0123456789abcdef";
+    for (int i = 0; i < 4; i++) {
+        out[2 * i] = hx[tag[i] >> 4];
+        out[2 * i + 1] = hx[tag[i] & 15];
+    }
+    out[8] = '\0';
+}
+
+void mdw_ix_put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+uint64_t mdw_ix_get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* ---- value codec ---- */
+
+static void enc_grow(mdw_ix_enc *e, size_t n)
+{
+    if (e->len + n <= e->cap)
+        return;
+    size_t cap = e->cap ? e->cap : 256;
+    while (cap < e->len + n)
+        cap *= 2;
+    e->p = xrealloc(e->p, cap);
+    e->cap = cap;
+}
+
+void mdw_ix_enc_reset(mdw_ix_enc *e)
+{
+    e->len = 0;
+}
+
+void mdw_ix_enc_release(mdw_ix_enc *e)
+{
+    free(e->p);
+    e->p = NULL;
+    e->len = e->cap = 0;
+}
+
+void mdw_ix_enc_u8(mdw_ix_enc *e, uint8_t v)
+{
+    enc_grow(e, 1);
+    e->p[e->len++] = v;
+}
+
+void mdw_ix_enc_i64(mdw_ix_enc *e, int64_t v)
+{
+    enc_grow(e, 8);
+    mdw_ix_put_be64(e->p + e->len, (uint64_t)v);
+    e->len += 8;
+}
+
+void mdw_ix_enc_bytes(mdw_ix_enc *e, const void *p, size_t n)
+{
+    enc_grow(e, n);
+    if (n)
+        memcpy(e->p + e->len, p, n);
+    e->len += n;
+}
+
+void mdw_ix_enc_str(mdw_ix_enc *e, const char *s, size_t n)
+{
+    enc_grow(e, 4 + n);
+    uint32_t l = (uint32_t)n;
+    e->p[e->len++] = (uint8_t)(l >> 24);
+    e->p[e->len++] = (uint8_t)(l >> 16);
+    e->p[e->len++] = (uint8_t)(l >> 8);
+    e->p[e->len++] = (uint8_t)l;
+    mdw_ix_enc_bytes(e, s, n);
+}
+
+void mdw_ix_dec_init(mdw_ix_dec *d, const MDB_val *v)
+{
+    d->p = v->mv_data;
+    d->end = d->p + v->mv_size;
+    d->err = 0;
+}
+
+uint8_t mdw_ix_dec_u8(mdw_ix_dec *d)
+{
+    if (d->err || d->end - d->p < 1) {
+        d->err = 1;
+        return 0;
+    }
+    return *d->p++;
+}
+
+int64_t mdw_ix_dec_i64(mdw_ix_dec *d)
+{
+    if (d->err || d->end - d->p < 8) {
+        d->err = 1;
+        return 0;
+    }
+    int64_t v = (int64_t)mdw_ix_get_be64(d->p);
+    d->p += 8;
+    return v;
+}
+
+const uint8_t *mdw_ix_dec_bytes(mdw_ix_dec *d, size_t n)
+{
+    if (d->err || (size_t)(d->end - d->p) < n) {
+        d->err = 1;
+        return NULL;
+    }
+    const uint8_t *r = d->p;
+    d->p += n;
+    return r;
+}
+
+mdw_ix_str mdw_ix_dec_str(mdw_ix_dec *d)
+{
+    mdw_ix_str s = {"", 0};
+    const uint8_t *l = mdw_ix_dec_bytes(d, 4);
+    if (!l)
+        return s;
+    size_t n = (size_t)l[0] << 24 | (size_t)l[1] << 16 | (size_t)l[2] << 8 | l[3];
+    const uint8_t *p = mdw_ix_dec_bytes(d, n);
+    if (!p)
+        return s;
+    s.p = (const char *)p;
+    s.n = n;
+    return s;
+}
+
+int mdw_ix_str_eq(mdw_ix_str a, const char *s)
+{
+    size_t n = strlen(s);
+    return a.n == n && (n == 0 || memcmp(a.p, s, n) == 0);
+}
+
+char *mdw_ix_str_dup(mdw_ix_str a)
+{
+    return xstrndup(a.p, a.n);
+}
+
+/* ---- cursors: base64url(sortkey_be || uri hash) ---- */
+
+static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void mdw_ix_cursor_encode(int64_t sortkey, const uint8_t urih[MDW_IX_H], char *out)
+{
+    uint8_t raw[8 + MDW_IX_H];
+    mdw_ix_put_be64(raw, mdw_ix_sk_enc(sortkey));
+    memcpy(raw + 8, urih, MDW_IX_H);
+    size_t o = 0;
+    for (size_t i = 0; i < sizeof raw; i += 3) { /* 24 bytes: whole groups of 3 */
+        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+        out[o++] = b64u[v >> 18 & 63];
+        out[o++] = b64u[v >> 12 & 63];
+        out[o++] = b64u[v >> 6 & 63];
+        out[o++] = b64u[v & 63];
+    }
+    out[o] = '\0';
+}
+
+static int b64u_val(char c)
+{
+    const char *p = c ? strchr(b64u, c) : NULL;
+    return p ? (int)(p - b64u) : -1;
+}
+
+int mdw_ix_cursor_decode(const char *s, int64_t *sortkey, uint8_t urih[MDW_IX_H])
+{
+    uint8_t raw[8 + MDW_IX_H];
+    if (strlen(s) != 32)
+        return MDW_EMALFORMED;
+    for (size_t i = 0, o = 0; i < 32; i += 4, o += 3) {
+        int a = b64u_val(s[i]), b = b64u_val(s[i + 1]), c = b64u_val(s[i + 2]),
+            d = b64u_val(s[i + 3]);
+        if (a < 0 || b < 0 || c < 0 || d < 0)
+            return MDW_EMALFORMED;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        raw[o] = (uint8_t)(v >> 16);
+        raw[o + 1] = (uint8_t)(v >> 8);
+        raw[o + 2] = (uint8_t)v;
+    }
+    *sortkey = mdw_ix_sk_dec(mdw_ix_get_be64(raw));
+    memcpy(urih, raw + 8, MDW_IX_H);
+    return 0;
+}
+
+/* ---- TIDs ---- */
+
+int mdw_ix_tid_time(const char *tid, size_t n, int64_t *us)
+{
+    static const char alpha[] = "234567abcdefghijklmnopqrstuvwxyz";
+    if (n != 13)
+        return MDW_EMALFORMED;
+    uint64_t v = 0;
+    for (size_t i = 0; i < 13; i++) {
+        const char *p = tid[i] ? strchr(alpha, tid[i]) : NULL;
+        if (!p || (i == 0 && p - alpha >= 8)) /* the top bit of the 64 must be 0 */
+            return MDW_EMALFORMED;
+        v = v << 5 | (uint64_t)(p - alpha);
+    }
+    *us = (int64_t)((v >> 10) & ((1ull << 53) - 1));
+    return 0;
+}
+
+/* ---- environment ---- */
+
+static int open_tables(mdw_index *ix, MDB_txn *txn)
+{
+    for (int i = 0; i < IX_NTABLES; i++) {
+        int rc =
+            mdb_dbi_open(txn, mdw_ix_table_names[i], ix->readonly ? 0 : MDB_CREATE, &ix->dbi[i]);
+        if (rc) {
+            mdw_error("index", "cannot open table", "table=%s err=\"%s\"", mdw_ix_table_names[i],
+                      mdb_strerror(rc));
+            return rc == MDB_NOTFOUND ? MDW_EVERSION : mdw_err_from_lmdb(rc);
+        }
+    }
+    return 0;
+}
+
+static int read_format(mdw_index *ix, MDB_txn *txn, int64_t *fmt)
+{
+    MDB_val k = {6, (void *)"format"}, v;
+    int rc = mdb_get(txn, ix->dbi[IX_META], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return MDW_ENOTFOUND;
+    if (rc)
+        return mdw_err_from_lmdb(rc);
+    if (v.mv_size != 8)
+        return MDW_ECORRUPT;
+    *fmt = (int64_t)mdw_ix_get_be64(v.mv_data);
+    return 0;
+}
+
+static int write_format(mdw_index *ix, MDB_txn *txn)
+{
+    uint8_t b[8];
+    mdw_ix_put_be64(b, MDW_IX_FORMAT);
+    MDB_val k = {6, (void *)"format"}, v = {8, b};
+    return mdw_err_from_lmdb(mdb_put(txn, ix->dbi[IX_META], &k, &v, 0));
+}
+
+/*
+** An index of an older format is cleared, not migrated: its content is a
+** function of records we no longer have, so the honest path is an empty
+** index and `meadow rebuild` (logged). A newer format is refused: this
+** binary cannot know what it means.
+*/
+static int check_format(mdw_index *ix, MDB_txn *txn)
+{
+    int64_t fmt = 0;
+    int rc = read_format(ix, txn, &fmt);
+    if (rc && rc != MDW_ENOTFOUND)
+        return rc;
+    if (rc == 0 && fmt == MDW_IX_FORMAT)
+        return 0;
+    if (rc == 0 && fmt > MDW_IX_FORMAT) {
+        mdw_error("index", "index format is newer than this binary", "found=%lld supported=%d",
+                  (long long)fmt, MDW_IX_FORMAT);
+        return MDW_EVERSION;
+    }
+    if (ix->readonly) {
+        mdw_error("index", "index has no usable format version (run the processor)",
+                  "found=%lld supported=%d", rc ? -1LL : (long long)fmt, MDW_IX_FORMAT);
+        return MDW_EVERSION;
+    }
+    int nonempty = 0;
+    for (int i = 0; i < IX_NTABLES; i++) {
+        MDB_stat st;
+        if (mdb_stat(txn, ix->dbi[i], &st) == 0 && st.ms_entries)
+            nonempty = 1;
+    }
+    if (nonempty) {
+        mdw_warn("index", "index format is older: cleared, run meadow rebuild to refill",
+                 "found=%lld supported=%d", rc ? -1LL : (long long)fmt, MDW_IX_FORMAT);
+        for (int i = 0; i < IX_NTABLES; i++) {
+            int r = mdb_drop(txn, ix->dbi[i], 0);
+            if (r)
+                return mdw_err_from_lmdb(r);
+        }
+    }
+    return write_format(ix, txn);
+}
+
+int mdw_index_open(mdw_index **out, const char *dir, const mdw_index_opts *opts)
+{
+    mdw_index_opts def = {0};
+    if (!opts)
+        opts = &def;
+    *out = NULL;
+    mdw_index *ix = xcalloc(1, sizeof *ix);
+    ix->readonly = opts->readonly;
+    ix->clock = opts->clock ? opts->clock : mdw_clock_real();
+    ix->dir = xstrdup(dir);
+    MDB_txn *txn = NULL;
+    int rc;
+    if (!ix->readonly && mkdir(dir, 0755) && errno != EEXIST) {
+        rc = -errno;
+        mdw_error("index", "cannot create directory", "dir=%s err=\"%s\"", dir, strerror(errno));
+        goto fail;
+    }
+    if ((rc = mdb_env_create(&ix->env)))
+        goto lmdb_fail;
+    mdb_env_set_maxdbs(ix->env, IX_NTABLES + 2);
+    mdb_env_set_mapsize(ix->env, opts->map_bytes ? opts->map_bytes : (size_t)1 << 30);
+    /*
+    ** The writer maps the file writable (MDB_WRITEMAP): dirty pages are written
+    ** in place instead of copied out with pwrite at each commit, which took
+    ** about a third of the processor's system time in bench_processor.
+    ** Readers (feedgen, other processes) map it read-only as usual.
+    */
+    unsigned flags =
+        MDB_NOTLS | (ix->readonly ? MDB_RDONLY : MDB_WRITEMAP) | (opts->nosync ? MDB_NOSYNC : 0);
+    if ((rc = mdb_env_open(ix->env, dir, flags, 0644))) {
+        mdw_error("index", "cannot open index", "dir=%s err=\"%s\"", dir, mdb_strerror(rc));
+        rc = rc == ENOENT ? MDW_ENOTFOUND : mdw_err_from_lmdb(rc);
+        goto fail;
+    }
+    int dead = 0;
+    mdb_reader_check(ix->env, &dead);
+    if (dead)
+        mdw_info("index", "cleared stale readers", "n=%d", dead);
+    if (ix->readonly) {
+        if ((rc = mdw_ix_rtxn(ix, &txn)))
+            goto fail;
+    } else if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn))) {
+        goto lmdb_fail;
+    }
+    if ((rc = open_tables(ix, txn)) || (rc = check_format(ix, txn)))
+        goto fail;
+    if ((rc = mdb_txn_commit(txn))) {
+        txn = NULL;
+        goto lmdb_fail;
+    }
+    *out = ix;
+    return 0;
+lmdb_fail:
+    mdw_error("index", "lmdb error", "dir=%s err=\"%s\"", dir, mdb_strerror(rc));
+    rc = mdw_err_from_lmdb(rc);
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    mdw_index_close(ix);
+    return rc;
+}
+
+void mdw_index_close(mdw_index *ix)
+{
+    if (!ix)
+        return;
+    if (ix->env)
+        mdb_env_close(ix->env);
+    free(ix->dir);
+    free(ix);
+}
+
+int mdw_ix_rtxn(mdw_index *ix, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* The writer (maybe another process) grew the map: adopt its size. */
+        mdb_env_set_mapsize(ix->env, 0);
+        rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, txn);
+    }
+    if (rc) {
+        mdw_error("index", "cannot begin read transaction", "err=\"%s\"", mdb_strerror(rc));
+        return mdw_err_from_lmdb(rc);
+    }
+    return 0;
+}
+
+/* ---- reads ---- */
+
+static int64_t read_retention(mdw_index *ix, MDB_txn *txn)
+{
+    MDB_val k = {12, (void *)"retention_us"}, v;
+    if (mdb_get(txn, ix->dbi[IX_META], &k, &v) || v.mv_size != 8)
+        return 0;
+    return (int64_t)mdw_ix_get_be64(v.mv_data);
+}
+
+/* Looks up an open community; 0 and *ck filled, or MDW_ENOTFOUND. */
+static int find_community(mdw_index *ix, MDB_txn *txn, const char *owner, const uint8_t tag[4],
+                          uint8_t ck[MDW_IX_H])
+{
+    mdw_ix_comm_key(owner, tag, ck);
+    MDB_val k = {MDW_IX_H, ck}, v;
+    int rc = mdb_get(txn, ix->dbi[IX_COMMUNITIES], &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return MDW_ENOTFOUND;
+    if (rc)
+        return mdw_err_from_lmdb(rc);
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, &v);
+    const uint8_t *t = mdw_ix_dec_bytes(&d, MDW_IX_TAG);
+    mdw_ix_str o = mdw_ix_dec_str(&d);
+    if (d.err)
+        return MDW_ECORRUPT;
+    /* Full strings checked: a hash collision must not show another community. */
+    if (memcmp(t, tag, MDW_IX_TAG) != 0 || !mdw_ix_str_eq(o, owner))
+        return MDW_ENOTFOUND;
+    return 0;
+}
+
+int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashtag_id,
+                        const char *cursor, size_t limit, mdw_index_page *page)
+{
+    memset(page, 0, sizeof *page);
+    if (limit < 1 || limit > 100 || !owner_did || !hashtag_id)
+        return MDW_EMALFORMED;
+    uint8_t tag[MDW_IX_TAG];
+    if (mdw_ix_tag_parse(hashtag_id, strlen(hashtag_id), tag))
+        return MDW_ENOTFOUND;
+    uint8_t key[MDW_IX_H + 8 + MDW_IX_H];
+    int has_cursor = cursor && cursor[0];
+    if (has_cursor) {
+        int64_t sk;
+        if (mdw_ix_cursor_decode(cursor, &sk, key + MDW_IX_H + 8))
+            return MDW_EMALFORMED;
+        mdw_ix_put_be64(key + MDW_IX_H, mdw_ix_sk_enc(sk));
+    } else {
+        memset(key + MDW_IX_H, 0xff, 8 + MDW_IX_H);
+    }
+    MDB_txn *txn;
+    int rc = mdw_ix_rtxn(ix, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *cur = NULL;
+    if ((rc = find_community(ix, txn, owner_did, tag, key)))
+        goto done;
+    int64_t retention = read_retention(ix, txn);
+    int64_t cutoff = retention > 0 ? mdw_clock_now_us(ix->clock) - retention : INT64_MIN;
+    if ((rc = mdb_cursor_open(txn, ix->dbi[IX_FEED], &cur))) {
+        rc = mdw_err_from_lmdb(rc);
+        goto done;
+    }
+    MDB_val k = {sizeof key, key}, v;
+    /* Newest first = descending keys: land on the first key >= position, step back once. */
+    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    r = r == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    page->uris = xcalloc(limit, sizeof *page->uris);
+    int64_t last_sk = 0;
+    uint8_t last_h[MDW_IX_H];
+    int more = 0;
+    while (r == 0 && k.mv_size == sizeof key && memcmp(k.mv_data, key, MDW_IX_H) == 0) {
+        const uint8_t *kp = k.mv_data;
+        int64_t sk = mdw_ix_sk_dec(mdw_ix_get_be64(kp + MDW_IX_H));
+        if (sk < cutoff)
+            break; /* older entries are all past retention */
+        if (page->n == limit || page->scanned == MDW_INDEX_SCAN_MAX) {
+            more = 1;
+            break;
+        }
+        page->scanned++;
+        mdw_ix_dec d;
+        mdw_ix_dec_init(&d, &v);
+        mdw_ix_str u = mdw_ix_dec_str(&d);
+        last_sk = sk;
+        memcpy(last_h, kp + MDW_IX_H + 8, MDW_IX_H);
+        if (!d.err)
+            page->uris[page->n++] = mdw_ix_str_dup(u);
+        r = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    }
+    if (more && page->scanned)
+        mdw_ix_cursor_encode(last_sk, last_h, page->cursor);
+    rc = 0;
+done:
+    if (cur)
+        mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc)
+        mdw_index_page_release(page);
+    return rc;
+}
+
+void mdw_index_page_release(mdw_index_page *page)
+{
+    if (!page)
+        return;
+    for (size_t i = 0; i < page->n; i++)
+        free(page->uris[i]);
+    free(page->uris);
+    page->uris = NULL;
+    page->n = 0;
+}
+
+int mdw_index_communities(mdw_index *ix, mdw_index_community_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    int rc = mdw_ix_rtxn(ix, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, ix->dbi[IX_COMMUNITIES], &cur))) {
+        mdb_txn_abort(txn);
+        return mdw_err_from_lmdb(rc);
+    }
+    MDB_val k, v;
+    for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
+         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        mdw_ix_dec d;
+        mdw_ix_dec_init(&d, &v);
+        const uint8_t *t = mdw_ix_dec_bytes(&d, MDW_IX_TAG);
+        mdw_ix_str o = mdw_ix_dec_str(&d);
+        if (d.err)
+            continue;
+        char hex[9];
+        mdw_ix_tag_format(t, hex);
+        char *owner = mdw_ix_str_dup(o);
+        int stop = fn(ctx, owner, hex);
+        free(owner);
+        if (stop)
+            break;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return 0;
+}
+
+static uint64_t entries(mdw_index *ix, MDB_txn *txn, int t)
+{
+    MDB_stat st;
+    return mdb_stat(txn, ix->dbi[t], &st) ? 0 : st.ms_entries;
+}
+
+static uint64_t meta_u64(mdw_index *ix, MDB_txn *txn, const char *name)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    if (mdb_get(txn, ix->dbi[IX_META], &k, &v) || v.mv_size != 8)
+        return 0;
+    return mdw_ix_get_be64(v.mv_data);
+}
+
+int mdw_index_stats_get(mdw_index *ix, mdw_index_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    MDB_txn *txn;
+    int rc = mdw_ix_rtxn(ix, &txn);
+    if (rc)
+        return rc;
+    st->communities = entries(ix, txn, IX_COMMUNITIES);
+    st->members = entries(ix, txn, IX_MEMBERS);
+    st->posts = entries(ix, txn, IX_POSTS);
+    st->moderation = entries(ix, txn, IX_MODERATION);
+    st->records = entries(ix, txn, IX_RECORDS);
+    st->tombstones = meta_u64(ix, txn, "tombstones");
+    st->last_applied_seq = meta_u64(ix, txn, "last_seq");
+    MDB_envinfo info;
+    MDB_stat est;
+    mdb_env_info(ix->env, &info);
+    mdb_env_stat(ix->env, &est);
+    st->bytes_used = (uint64_t)(info.me_last_pgno + 1) * est.ms_psize;
+    st->map_bytes = info.me_mapsize;
+    mdb_txn_abort(txn);
+    return 0;
+}
+
+int mdw_index_backup(mdw_index *ix, const char *dir)
+{
+    if (mkdir(dir, 0755) && errno != EEXIST) {
+        int e = errno;
+        mdw_error("index", "cannot create backup directory", "dir=%s err=\"%s\"", dir, strerror(e));
+        return -e;
+    }
+    int rc = mdb_env_copy2(ix->env, dir, MDB_CP_COMPACT);
+    if (rc) {
+        mdw_error("index", "backup failed", "dir=%s err=\"%s\"", dir, mdb_strerror(rc));
+        return rc == EEXIST ? -EEXIST : mdw_err_from_lmdb(rc);
+    }
+    return 0;
+}
+
+int mdw_index_parse_feed_uri(const char *uri, char **owner, char hashtag_id[9])
+{
+    static const char pre[] = "at://", mid[] = "/app.bsky.feed.generator/";
+    *owner = NULL;
+    if (strncmp(uri, pre, 5) != 0)
+        return MDW_EMALFORMED;
+    const char *o = uri + 5, *m = strstr(o, mid);
+    if (!m || m == o || (size_t)(m - o) > 2048)
+        return MDW_EMALFORMED;
+    const char *id = m + sizeof mid - 1;
+    uint8_t tag[4];
+    if (mdw_ix_tag_parse(id, strlen(id), tag))
+        return MDW_EMALFORMED;
+    memcpy(hashtag_id, id, 8);
+    hashtag_id[8] = '\0';
+    *owner = xstrndup(o, (size_t)(m - o));
+    return 0;
+}

@@ -1,0 +1,60 @@
+/*
+** processor/event.h — decoding one queued event (Jetstream JSON shape; the
+** relay source converts its frames to the same shape) and finding the
+** community hashtags a post names.
+**
+** mdw_event_parse() builds a cJSON tree and points the struct's fields into
+** it: the event owns the tree until mdw_event_release(). A decode error
+** (not JSON, not an object, a required field missing or of the wrong type,
+** a field over its named maximum) is MDW_EMALFORMED with the reason in err:
+** the processor sends such events to dead letters, since no retry fixes them.
+**
+** The tagger holds the compiled PCRE2 pattern and its match data: one per
+** thread (not thread-safe), created once, reused for every post.
+*/
+#ifndef MDW_PROCESSOR_EVENT_H
+#define MDW_PROCESSOR_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+
+#define MDW_MAX_RKEY_BYTES       512 /* atproto record key limit */
+#define MDW_MAX_COLLECTION_BYTES 317 /* NSID limit */
+#define MDW_MAX_REV_BYTES        15  /* a TID is 13; index keys pad revs to 16 */
+#define MDW_MAX_POST_TAGS        16  /* community tags taken from one post */
+
+enum { MDW_EV_COMMIT = 1, MDW_EV_ACCOUNT, MDW_EV_IDENTITY, MDW_EV_OTHER };
+enum { MDW_OP_CREATE = 1, MDW_OP_UPDATE, MDW_OP_DELETE };
+
+typedef struct mdw_event {
+    int kind;
+    const char *did;
+    int64_t time_us; /* event time (0 when absent) */
+    /* commit */
+    int op;
+    const char *collection, *rkey, *rev, *cid;
+    const cJSON *record; /* NULL for deletes */
+    char *uri;           /* at://did/collection/rkey (owned) */
+    /* account */
+    int active;
+    const char *status; /* NULL when absent */
+    int64_t seq;        /* account seq (0 when absent) */
+    cJSON *root;
+} mdw_event;
+
+int mdw_event_parse(mdw_event *ev, const char *data, size_t len, char *err, size_t errlen);
+void mdw_event_release(mdw_event *ev);
+
+typedef struct mdw_tagger mdw_tagger;
+int mdw_tagger_new(mdw_tagger **out);
+void mdw_tagger_free(mdw_tagger *t);
+/*
+** The distinct community hashtag ids a post record names (text, hashtag
+** facets, `tags`), as 4 bytes each, in first-seen order; returns the count
+** (at most MDW_MAX_POST_TAGS).
+*/
+size_t mdw_tagger_extract(mdw_tagger *t, const cJSON *record, uint8_t tags[MDW_MAX_POST_TAGS][4]);
+
+#endif

@@ -1,0 +1,547 @@
+/*
+** processor/processor.c — the queue-driven loop around the rule engine:
+** claim, decode, validate, apply in one index transaction, ack.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/metrics.h"
+#include "common/stop.h"
+#include "index/index_impl.h"
+#include "processor/event.h"
+#include "processor/processor.h"
+#include "processor/rules.h"
+#include "common/banned.h"
+
+#define WAIT_MAX_MS 1000 /* default bound on a wait: covers appends from another process */
+
+struct mdw_processor {
+    mdw_processor_cfg cfg;
+    mdw_queue *q;
+    mdw_index *ix;
+    mdw_clock *clock;
+    mdw_rules *rules;
+    mdw_lexicon *own_lex;
+    const mdw_lexicon *lex;
+    int lock_fd;
+    uint64_t last_seq;
+    int64_t next_sweep_us;
+    atomic_int stop;
+    pthread_t thread;
+    int has_thread;
+    int run_rc;
+    mdw_processor_stats st;
+    pthread_mutex_t st_mu;
+    mdw_queue_batch batch;
+    uint64_t *seqs;
+    size_t seqs_cap;
+};
+
+/* ---- metrics ---- */
+
+#define H_EV   "processor events by outcome"
+#define H_RULE "processor events by the rule or reason that decided them"
+
+static mdw_counter m_events[] = {
+    MDW_COUNTER_INIT("meadow_processor_events_total", "outcome=\"applied\"", H_EV),
+    MDW_COUNTER_INIT("meadow_processor_events_total", "outcome=\"noop\"", H_EV),
+    MDW_COUNTER_INIT("meadow_processor_events_total", "outcome=\"refused\"", H_EV),
+    MDW_COUNTER_INIT("meadow_processor_events_total", "outcome=\"skipped\"", H_EV),
+    MDW_COUNTER_INIT("meadow_processor_events_total", "outcome=\"dead\"", H_EV),
+    MDW_COUNTER_INIT("meadow_processor_events_total", "outcome=\"replayed\"", H_EV),
+};
+enum { EV_APPLIED, EV_NOOP, EV_REFUSED, EV_SKIPPED, EV_DEAD, EV_REPLAYED };
+
+#define RULE(r)                                                                                    \
+    {                                                                                              \
+        r, MDW_COUNTER_INIT("meadow_processor_rule_total", "rule=\"" r "\"", H_RULE)               \
+    }
+static struct rule_counter {
+    const char *reason;
+    mdw_counter c;
+} m_rules[] = {
+    RULE("post_indexed"),
+    RULE("post_untagged"),
+    RULE("post_expired"),
+    RULE("post_deleted"),
+    RULE("config"),
+    RULE("config_deleted"),
+    RULE("membership"),
+    RULE("membership_deleted"),
+    RULE("moderation"),
+    RULE("moderation_deleted"),
+    RULE("account_visible"),
+    RULE("account_hidden"),
+    RULE("duplicate"),
+    RULE("stale_rev"),
+    RULE("stale_seq"),
+    RULE("tombstoned"),
+    RULE("lexicon"),
+    RULE("app_rule"),
+    RULE("hashtag_change"),
+    RULE("hash_collision"),
+    RULE("bad_target"),
+    RULE("bad_action"),
+    RULE("bad_datetime"),
+    RULE("bad_community"),
+    RULE("unknown_atrarium"),
+    RULE("other_collection"),
+    RULE("other_kind"),
+    RULE("malformed"),
+    RULE("other"),
+};
+#define NRULES (sizeof m_rules / sizeof m_rules[0])
+
+static mdw_counter m_batches =
+    MDW_COUNTER_INIT("meadow_processor_batches_total", NULL, "index transactions committed");
+static mdw_counter m_swept_posts = MDW_COUNTER_INIT(
+    "meadow_processor_swept_total", "what=\"posts\"", "entries removed by the retention sweep");
+static mdw_counter m_swept_records = MDW_COUNTER_INIT(
+    "meadow_processor_swept_total", "what=\"records\"", "entries removed by the retention sweep");
+static mdw_counter m_index_errors = MDW_COUNTER_INIT(
+    "meadow_processor_index_errors_total", NULL, "batches aborted by an index failure (nacked)");
+static mdw_hist m_batch_s =
+    MDW_HIST_INIT("meadow_processor_batch_seconds", NULL, "time to process one batch");
+static _Atomic uint64_t g_last_seq;
+
+static double gauge_last_seq(void *ctx)
+{
+    return (double)g_last_seq;
+}
+static double gauge_collisions(void *ctx)
+{
+    return (double)mdw_ix_collisions;
+}
+static mdw_gauge m_last_seq = {"meadow_processor_last_applied_seq",
+                               NULL,
+                               "last queue seq applied to the index",
+                               gauge_last_seq,
+                               NULL,
+                               NULL,
+                               0};
+static mdw_gauge m_collisions = {"meadow_index_hash_collisions_total",
+                                 NULL,
+                                 "writes refused because a hashed key held another string",
+                                 gauge_collisions,
+                                 NULL,
+                                 NULL,
+                                 0};
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static void metrics_register(void)
+{
+    for (size_t i = 0; i < sizeof m_events / sizeof m_events[0]; i++)
+        mdw_counter_register(&m_events[i]);
+    for (size_t i = 0; i < NRULES; i++)
+        mdw_counter_register(&m_rules[i].c);
+    mdw_counter_register(&m_batches);
+    mdw_counter_register(&m_swept_posts);
+    mdw_counter_register(&m_swept_records);
+    mdw_counter_register(&m_index_errors);
+    mdw_hist_register(&m_batch_s);
+    mdw_gauge_register(&m_last_seq);
+    mdw_gauge_register(&m_collisions);
+}
+
+static void count_rule(const char *reason)
+{
+    for (size_t i = 0; i < NRULES; i++)
+        if (!strcmp(m_rules[i].reason, reason)) {
+            mdw_counter_inc(&m_rules[i].c);
+            return;
+        }
+    mdw_counter_inc(&m_rules[NRULES - 1].c);
+}
+
+/* ---- setup ---- */
+
+void mdw_processor_cfg_from_config(mdw_processor_cfg *pc, const mdw_config *c)
+{
+    memset(pc, 0, sizeof *pc);
+    pc->data_dir = c->data;
+    pc->retention_us = c->retention_days * 86400LL * 1000000LL;
+    pc->sweep_interval_us = c->sweep_interval_s * 1000000LL;
+    pc->batch = (size_t)c->process_batch;
+}
+
+static int take_lock(mdw_processor *p)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/processor.lock", p->cfg.data_dir ? p->cfg.data_dir : ".");
+    p->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (p->lock_fd < 0) {
+        int e = errno;
+        mdw_error("processor", "cannot open lock file", "path=%s err=\"%s\"", path, strerror(e));
+        return -e;
+    }
+    if (flock(p->lock_fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        close(p->lock_fd);
+        p->lock_fd = -1;
+        if (e == EWOULDBLOCK) {
+            mdw_error("processor", "another processor holds the lock", "path=%s", path);
+            return MDW_ELOCKED;
+        }
+        mdw_error("processor", "cannot lock", "path=%s err=\"%s\"", path, strerror(e));
+        return -e;
+    }
+    /* The holder's pid, for people reading the file (the flock is what counts). */
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(p->lock_fd, 0) == 0 && write(p->lock_fd, pid, (size_t)n) < 0)
+        mdw_debug("processor", "cannot write pid to lock file", NULL);
+    return 0;
+}
+
+int mdw_processor_open(mdw_processor **out, const mdw_processor_cfg *cfg, mdw_queue *q,
+                       mdw_index *ix, mdw_clock *clock)
+{
+    *out = NULL;
+    pthread_once(&metrics_once, metrics_register);
+    mdw_processor *p = xcalloc(1, sizeof *p);
+    p->cfg = *cfg;
+    if (!p->cfg.batch)
+        p->cfg.batch = 512;
+    if (p->cfg.wait_max_ms <= 0)
+        p->cfg.wait_max_ms = WAIT_MAX_MS;
+    p->q = q;
+    p->ix = ix;
+    p->clock = clock ? clock : mdw_clock_real();
+    p->lock_fd = -1;
+    pthread_mutex_init(&p->st_mu, NULL);
+    mdw_queue_batch_init(&p->batch);
+    int rc = take_lock(p);
+    if (rc)
+        goto fail;
+    p->lex = cfg->lex;
+    if (!p->lex) {
+        if ((rc = mdw_lexicon_load_builtin(&p->own_lex))) {
+            mdw_error("processor", "cannot load the lexicon documents", "err=\"%s\"",
+                      mdw_strerror(rc));
+            goto fail;
+        }
+        p->lex = p->own_lex;
+    }
+    if ((rc = mdw_rules_new(&p->rules, ix, p->clock, p->cfg.retention_us)))
+        goto fail;
+    if ((rc = mdw_index_last_seq(ix, &p->last_seq)))
+        goto fail;
+    p->st.last_seq = p->last_seq;
+    g_last_seq = p->last_seq;
+    if ((rc = mdw_processor_sweep(p)))
+        goto fail;
+    mdw_info("processor", "started", "last_seq=%llu retention_s=%lld batch=%zu",
+             (unsigned long long)p->last_seq, (long long)(p->cfg.retention_us / 1000000),
+             p->cfg.batch);
+    *out = p;
+    return 0;
+fail:
+    mdw_processor_close(p);
+    return rc;
+}
+
+void mdw_processor_close(mdw_processor *p)
+{
+    if (!p)
+        return;
+    mdw_rules_free(p->rules);
+    mdw_lexicon_free(p->own_lex);
+    if (p->lock_fd >= 0)
+        close(p->lock_fd); /* releases the flock */
+    mdw_queue_batch_release(&p->batch);
+    free(p->seqs);
+    pthread_mutex_destroy(&p->st_mu);
+    free(p);
+}
+
+/* ---- one batch ---- */
+
+static mdw_ratelimit rl_refused = MDW_RATELIMIT_INIT(1000000);
+
+static int validate(mdw_processor *p, const mdw_event *ev, char *why, size_t n, int *lexicon)
+{
+    *lexicon = 0;
+    if (ev->kind != MDW_EV_COMMIT || !ev->record)
+        return 0;
+    const char *col = ev->collection;
+    int ours = !strcmp(col, "net.atrarium.community.config") ||
+               !strcmp(col, "net.atrarium.community.membership") ||
+               !strcmp(col, "net.atrarium.moderation.action");
+    if (!ours && strcmp(col, "app.bsky.feed.post") != 0)
+        return 0; /* skipped later by the rules (unknown or other collections) */
+    int rc = mdw_lexicon_validate_record(p->lex, col, ev->record, why, n);
+    if (rc == MDW_ENOTFOUND && !ours)
+        rc = 0; /* no document for posts loaded: the rules read only text, facets, tags */
+    if (rc) {
+        *lexicon = 1;
+        if (rc == MDW_ENOTFOUND)
+            snprintf(why, n, "no lexicon document for %s", col);
+        return MDW_EINVALID;
+    }
+    if (ours && (rc = mdw_lexicon_app_check(col, ev->record, why, n)))
+        return MDW_EINVALID;
+    return 0;
+}
+
+static void stat_add(mdw_processor *p, uint64_t *field, uint64_t n)
+{
+    pthread_mutex_lock(&p->st_mu);
+    *field += n;
+    pthread_mutex_unlock(&p->st_mu);
+}
+
+static void log_refused(mdw_processor *p, const mdw_event *ev, uint64_t seq, const char *what,
+                        const char *why)
+{
+    uint64_t suppressed = 0;
+    if (mdw_ratelimit_ok(&rl_refused, mdw_clock_mono_us(p->clock), &suppressed))
+        mdw_warn("processor", "record refused",
+                 "seq=%llu uri=\"%.300s\" rule=%s reason=\"%s\" suppressed=%llu",
+                 (unsigned long long)seq, ev->uri ? ev->uri : ev->did, what, why,
+                 (unsigned long long)suppressed);
+}
+
+int mdw_processor_step(mdw_processor *p, size_t *nout)
+{
+    *nout = 0;
+    int rc = mdw_queue_claim(p->q, 0, p->cfg.batch, &p->batch);
+    if (rc) {
+        mdw_error("processor", "claim failed", "err=\"%s\"", mdw_strerror(rc));
+        return rc;
+    }
+    mdw_queue_batch *b = &p->batch;
+    if (b->n == 0)
+        return 0;
+    *nout = b->n;
+    int64_t t0 = mdw_clock_mono_us(p->clock);
+    if (p->seqs_cap < b->n) {
+        p->seqs_cap = b->n;
+        p->seqs = xrealloc(p->seqs, p->seqs_cap * sizeof *p->seqs);
+    }
+    for (size_t i = 0; i < b->n; i++)
+        p->seqs[i] = b->items[i].seq;
+    if ((rc = mdw_rules_begin(p->rules)))
+        return rc;
+    uint64_t last = p->last_seq;
+    mdw_processor_stats d = {0};
+    for (size_t i = 0; i < b->n; i++) {
+        const mdw_queue_item *it = &b->items[i];
+        if (it->seq <= p->last_seq) {
+            /* Applied before a crash that came ahead of the ack: ack only. */
+            d.replayed++;
+            continue;
+        }
+        if (it->seq > last)
+            last = it->seq;
+        mdw_event ev;
+        char why[512] = "";
+        rc = mdw_event_parse(&ev, it->data, it->len, why, sizeof why);
+        if (rc) {
+            mdw_event_release(&ev);
+            mdw_warn("processor", "malformed event: dead letter", "seq=%llu err=\"%s\"",
+                     (unsigned long long)it->seq, why);
+            if ((rc = mdw_queue_dead_letter(p->q, it->seq, why)))
+                goto abort;
+            d.dead++;
+            count_rule("malformed");
+            continue;
+        }
+        int lexicon;
+        if (validate(p, &ev, why, sizeof why, &lexicon)) {
+            log_refused(p, &ev, it->seq, lexicon ? "lexicon" : "app_rule", why);
+            count_rule(lexicon ? "lexicon" : "app_rule");
+            d.refused++;
+            if (lexicon)
+                d.refused_lexicon++;
+            else
+                d.refused_app++;
+            mdw_event_release(&ev);
+            continue;
+        }
+        mdw_rules_result res;
+        rc = mdw_rules_apply(p->rules, &ev, &res);
+        if (rc) {
+            mdw_event_release(&ev);
+            goto abort;
+        }
+        count_rule(res.reason);
+        switch (res.outcome) {
+        case MDW_RULE_APPLIED:
+            d.applied++;
+            break;
+        case MDW_RULE_NOOP:
+            d.noop++;
+            break;
+        case MDW_RULE_REFUSED:
+            log_refused(p, &ev, it->seq, res.reason, "community rule");
+            d.refused++;
+            break;
+        default:
+            d.skipped++;
+        }
+        mdw_event_release(&ev);
+    }
+    if ((rc = mdw_rules_commit(p->rules, last > p->last_seq ? last : 0))) {
+        mdw_error("processor", "index commit failed", "err=\"%s\"", mdw_strerror(rc));
+        goto nack;
+    }
+    p->last_seq = last;
+    g_last_seq = last;
+    /* After the commit: a crash here redelivers, and seq <= last_seq skips them. */
+    if ((rc = mdw_queue_ack(p->q, p->seqs, b->n)))
+        mdw_error("processor", "ack failed (events will be redelivered and skipped)", "err=\"%s\"",
+                  mdw_strerror(rc));
+    mdw_counter_add(&m_events[EV_APPLIED], d.applied);
+    mdw_counter_add(&m_events[EV_NOOP], d.noop);
+    mdw_counter_add(&m_events[EV_REFUSED], d.refused);
+    mdw_counter_add(&m_events[EV_SKIPPED], d.skipped);
+    mdw_counter_add(&m_events[EV_DEAD], d.dead);
+    mdw_counter_add(&m_events[EV_REPLAYED], d.replayed);
+    mdw_counter_inc(&m_batches);
+    mdw_hist_observe_us(&m_batch_s, mdw_clock_mono_us(p->clock) - t0);
+    pthread_mutex_lock(&p->st_mu);
+    p->st.applied += d.applied;
+    p->st.noop += d.noop;
+    p->st.refused += d.refused;
+    p->st.refused_lexicon += d.refused_lexicon;
+    p->st.refused_app += d.refused_app;
+    p->st.skipped += d.skipped;
+    p->st.dead += d.dead;
+    p->st.replayed += d.replayed;
+    p->st.batches++;
+    p->st.last_seq = last;
+    pthread_mutex_unlock(&p->st_mu);
+    return 0;
+abort:
+    mdw_rules_abort(p->rules);
+    mdw_error("processor", "batch aborted", "err=\"%s\"", mdw_strerror(rc));
+nack:
+    mdw_counter_inc(&m_index_errors);
+    stat_add(p, &p->st.index_errors, 1);
+    if (rc == MDW_EFULL) {
+        /* Not the events' fault: keep them (no attempt counted) for a bigger map. */
+        mdw_error("processor", "index map full: raise index_map_mb and restart", "events_kept=%zu",
+                  b->n);
+        return rc;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].seq > p->last_seq)
+            mdw_queue_nack(p->q, b->items[i].seq, mdw_strerror(rc), NULL);
+    return rc;
+}
+
+int mdw_processor_sweep(mdw_processor *p)
+{
+    uint64_t np = 0, nr = 0;
+    int rc = mdw_rules_begin(p->rules);
+    if (!rc && (rc = mdw_rules_sweep(p->rules, &np, &nr)) == 0)
+        rc = mdw_rules_commit(p->rules, 0);
+    else
+        mdw_rules_abort(p->rules);
+    int64_t now = mdw_clock_now_us(p->clock);
+    p->next_sweep_us =
+        now + (p->cfg.sweep_interval_us > 0 ? p->cfg.sweep_interval_us : 600LL * 1000000LL);
+    if (rc) {
+        mdw_error("processor", "retention sweep failed", "err=\"%s\"", mdw_strerror(rc));
+        return rc;
+    }
+    mdw_counter_add(&m_swept_posts, np);
+    mdw_counter_add(&m_swept_records, nr);
+    pthread_mutex_lock(&p->st_mu);
+    p->st.swept_posts += np;
+    p->st.swept_records += nr;
+    pthread_mutex_unlock(&p->st_mu);
+    if (np || nr)
+        mdw_info("processor", "retention sweep", "posts=%llu records=%llu", (unsigned long long)np,
+                 (unsigned long long)nr);
+    return 0;
+}
+
+void mdw_processor_request_stop(mdw_processor *p)
+{
+    p->stop = 1;
+    mdw_queue_wake(p->q);
+}
+
+int mdw_processor_run(mdw_processor *p)
+{
+    int failures = 0;
+    while (!p->stop && !mdw_stop_requested()) {
+        size_t n = 0;
+        int rc = mdw_processor_step(p, &n);
+        if (rc) {
+            /* Index or queue trouble: back off (the events were nacked, not lost). */
+            if (++failures >= 10) {
+                mdw_error("processor", "giving up after repeated failures", "err=\"%s\"",
+                          mdw_strerror(rc));
+                return rc;
+            }
+            mdw_queue_wait(p->q, 100 * failures);
+            continue;
+        }
+        failures = 0;
+        int64_t now = mdw_clock_now_us(p->clock);
+        if (now >= p->next_sweep_us && (rc = mdw_processor_sweep(p)))
+            return rc;
+        if (n > 0)
+            continue; /* drain while there is work */
+        int64_t until = (p->next_sweep_us - now) / 1000;
+        int timeout =
+            until < p->cfg.wait_max_ms ? (until > 0 ? (int)until : 1) : p->cfg.wait_max_ms;
+        mdw_queue_wait(p->q, timeout);
+    }
+    return 0;
+}
+
+static void *thread_main(void *arg)
+{
+    mdw_processor *p = arg;
+    p->run_rc = mdw_processor_run(p);
+    return NULL;
+}
+
+int mdw_processor_start(mdw_processor **out, const mdw_processor_cfg *cfg, mdw_queue *q,
+                        mdw_index *ix, mdw_clock *clock)
+{
+    int rc = mdw_processor_open(out, cfg, q, ix, clock);
+    if (rc)
+        return rc;
+    if ((rc = pthread_create(&(*out)->thread, NULL, thread_main, *out))) {
+        mdw_error("processor", "cannot start thread", "err=\"%s\"", strerror(rc));
+        mdw_processor_close(*out);
+        *out = NULL;
+        return -rc;
+    }
+    (*out)->has_thread = 1;
+    return 0;
+}
+
+int mdw_processor_stop(mdw_processor *p)
+{
+    if (!p)
+        return 0;
+    int rc = 0;
+    if (p->has_thread) {
+        mdw_processor_request_stop(p);
+        pthread_join(p->thread, NULL);
+        rc = p->run_rc;
+    }
+    mdw_processor_close(p);
+    return rc;
+}
+
+void mdw_processor_stats_get(mdw_processor *p, mdw_processor_stats *st)
+{
+    pthread_mutex_lock(&p->st_mu);
+    *st = p->st;
+    pthread_mutex_unlock(&p->st_mu);
+}

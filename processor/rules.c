@@ -1,0 +1,1787 @@
+/*
+** processor/rules.c — the rule engine: records in, index tables out.
+**
+** Source tables hold the current records (posts, config versions,
+** memberships, moderation actions, account states). Derived tables
+** (communities, roles, members, feed) are recomputed from them
+** for whatever an event touches:
+**   post changed      -> re-place that post in the communities of its tags
+**   membership        -> re-evaluate (community, author) membership
+**   moderation action -> re-evaluate its target (a post, or a member)
+**   account state     -> re-place every post of that account
+**   config            -> rebuild the whole community (owner, hashtag)
+** Visibility is therefore decided at write time and a feed holds exactly
+** its visible posts: a read never skips hidden ones, so pages are full and
+** each read scans only what it returns (docs/index.md says why).
+**
+** LMDB pointers returned inside a write transaction die at the next write:
+** everything read is decoded into owned memory before writing.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "index/index_impl.h"
+#include "lexicon/lexicon.h"
+#include "processor/rules.h"
+#include "common/banned.h"
+
+/* The array itself, or NULL when it is absent or not an array (cJSON_ArrayForEach takes NULL). */
+static const cJSON *as_array(const cJSON *a)
+{
+    return cJSON_IsArray(a) ? a : NULL;
+}
+
+#define MAX_CONFIG_VERSIONS 64
+
+/*
+** The open communities of each hashtag seen, kept in memory between events
+** (by_tag + communities are read for every tagged post otherwise). Only
+** this writer changes those tables, so the cache stays true as long as it
+** is dropped whenever a community is rebuilt or a transaction aborted.
+*/
+#define TAGCACHE_SLOTS 8192 /* power of two; cleared when half full */
+
+typedef struct comm comm;
+typedef struct tagcache_entry {
+    uint32_t tag;
+    int used;
+    size_t n;
+    comm *comms;
+} tagcache_entry;
+
+struct mdw_rules {
+    mdw_index *ix;
+    mdw_clock *clock;
+    int64_t retention_us, now, cutoff;
+    MDB_txn *txn;
+    mdw_tagger *tagger;
+    mdw_ix_enc enc;
+    int64_t tomb_delta;
+    tagcache_entry *tc;
+    size_t tc_used;
+};
+
+#define DBI(t) (r->ix->dbi[(t)])
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_)                                                                                   \
+            return rc_;                                                                            \
+    } while (0)
+
+/* ---- small LMDB helpers ---- */
+
+static int lmdb_rc(int rc, const char *what)
+{
+    if (rc && rc != MDB_NOTFOUND)
+        mdw_error("processor", "index write failed", "op=%s err=\"%s\"", what, mdb_strerror(rc));
+    return mdw_err_from_lmdb(rc);
+}
+
+static int get(mdw_rules *r, int t, const void *k, size_t kn, MDB_val *v)
+{
+    MDB_val key = {kn, (void *)k};
+    int rc = mdb_get(r->txn, DBI(t), &key, v);
+    if (rc == MDB_NOTFOUND)
+        return MDW_ENOTFOUND;
+    return rc ? lmdb_rc(rc, "get") : 0;
+}
+
+static int put(mdw_rules *r, int t, const void *k, size_t kn, const void *d, size_t dn)
+{
+    MDB_val key = {kn, (void *)k}, val = {dn, (void *)d};
+    int rc = mdb_put(r->txn, DBI(t), &key, &val, 0);
+    return rc ? lmdb_rc(rc, mdw_ix_table_names[t]) : 0;
+}
+
+static int put_enc(mdw_rules *r, int t, const void *k, size_t kn)
+{
+    return put(r, t, k, kn, r->enc.p, r->enc.len);
+}
+
+static int del(mdw_rules *r, int t, const void *k, size_t kn)
+{
+    MDB_val key = {kn, (void *)k};
+    int rc = mdb_del(r->txn, DBI(t), &key, NULL);
+    return rc && rc != MDB_NOTFOUND ? lmdb_rc(rc, "del") : 0;
+}
+
+typedef struct kv {
+    uint8_t *k, *v;
+    size_t kn, vn;
+} kv;
+
+typedef struct kvlist {
+    kv *a;
+    size_t n, cap;
+} kvlist;
+
+static void kvlist_free(kvlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->a[i].k);
+        free(l->a[i].v);
+    }
+    free(l->a);
+    memset(l, 0, sizeof *l);
+}
+
+/* Copies every (key, value) whose key starts with prefix (values only when with_v). */
+static int collect(mdw_rules *r, int t, const void *prefix, size_t plen, int with_v, kvlist *out)
+{
+    memset(out, 0, sizeof *out);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(r->txn, DBI(t), &cur);
+    if (rc)
+        return lmdb_rc(rc, "cursor");
+    MDB_val k = {plen, (void *)prefix}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+         rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (out->n == out->cap) {
+            out->cap = out->cap ? out->cap * 2 : 16;
+            out->a = xrealloc(out->a, out->cap * sizeof *out->a);
+        }
+        kv *e = &out->a[out->n++];
+        e->k = xmemdup(k.mv_data, k.mv_size);
+        e->kn = k.mv_size;
+        e->v = with_v ? xmemdup(v.mv_data, v.mv_size ? v.mv_size : 1) : NULL;
+        e->vn = with_v ? v.mv_size : 0;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        kvlist_free(out);
+        return lmdb_rc(rc, "cursor_get");
+    }
+    return 0;
+}
+
+static void dec_kv(mdw_ix_dec *d, const kv *e)
+{
+    MDB_val v = {e->vn, e->v};
+    mdw_ix_dec_init(d, &v);
+}
+
+static int rev_cmp(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la != lb)
+        return la < lb ? -1 : 1;
+    return strcmp(a, b);
+}
+
+static int64_t exp_time(const char *rev, int64_t first_seen)
+{
+    int64_t t;
+    return mdw_ix_tid_time(rev, strlen(rev), &t) == 0 ? t : first_seen;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+static int collision(const char *what, const char *a, mdw_ix_str b)
+{
+    mdw_ix_collisions++;
+    mdw_warn("processor", "hash collision: refused", "table=%s new=\"%.200s\" stored=\"%.*s\"",
+             what, a, (int)(b.n > 200 ? 200 : b.n), b.p);
+    return 1;
+}
+
+/* ---- records: rev, state, first seen ---- */
+
+typedef struct rec {
+    int found;
+    uint8_t kind, state;
+    int64_t first_seen;
+    char rev[MDW_MAX_REV_BYTES + 1];
+    char *aux1, *aux2;
+} rec;
+
+static void rec_free(rec *c)
+{
+    free(c->aux1);
+    free(c->aux2);
+    memset(c, 0, sizeof *c);
+}
+
+/* 0 (found or not), 1 on a hash collision, or an error. */
+static int rec_load(mdw_rules *r, const uint8_t h[MDW_IX_H], const char *uri, rec *c)
+{
+    memset(c, 0, sizeof *c);
+    MDB_val v;
+    int rc = get(r, IX_RECORDS, h, MDW_IX_H, &v);
+    if (rc == MDW_ENOTFOUND)
+        return 0;
+    TRY(rc);
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, &v);
+    c->kind = mdw_ix_dec_u8(&d);
+    c->state = mdw_ix_dec_u8(&d);
+    c->first_seen = mdw_ix_dec_i64(&d);
+    mdw_ix_str rev = mdw_ix_dec_str(&d);
+    mdw_ix_str u = mdw_ix_dec_str(&d);
+    mdw_ix_str a1 = mdw_ix_dec_str(&d);
+    mdw_ix_str a2 = mdw_ix_dec_str(&d);
+    if (d.err || rev.n > MDW_MAX_REV_BYTES)
+        return MDW_ECORRUPT;
+    if (!mdw_ix_str_eq(u, uri))
+        return collision("records", uri, u);
+    c->found = 1;
+    memcpy(c->rev, rev.p, rev.n);
+    c->rev[rev.n] = '\0';
+    c->aux1 = a1.n ? mdw_ix_str_dup(a1) : NULL;
+    c->aux2 = a2.n ? mdw_ix_str_dup(a2) : NULL;
+    return 0;
+}
+
+static int expiry_key(uint8_t key[8 + MDW_IX_H], int64_t t, const uint8_t h[MDW_IX_H])
+{
+    mdw_ix_put_be64(key, mdw_ix_sk_enc(t));
+    memcpy(key + 8, h, MDW_IX_H);
+    return 0;
+}
+
+static int rec_unexpire(mdw_rules *r, const uint8_t h[MDW_IX_H], const rec *old)
+{
+    if (!old->found || old->state == IX_STATE_LIVE)
+        return 0;
+    uint8_t ek[8 + MDW_IX_H];
+    expiry_key(ek, exp_time(old->rev, old->first_seen), h);
+    if (old->state == IX_STATE_TOMB)
+        r->tomb_delta--;
+    return del(r, IX_EXPIRY, ek, sizeof ek);
+}
+
+static int rec_store(mdw_rules *r, const uint8_t h[MDW_IX_H], const char *uri, const rec *old,
+                     uint8_t kind, uint8_t state, int64_t first, const char *rev, const char *aux1,
+                     const char *aux2)
+{
+    TRY(rec_unexpire(r, h, old));
+    mdw_ix_enc *e = &r->enc;
+    mdw_ix_enc_reset(e);
+    mdw_ix_enc_u8(e, kind);
+    mdw_ix_enc_u8(e, state);
+    mdw_ix_enc_i64(e, first);
+    mdw_ix_enc_cstr(e, rev);
+    mdw_ix_enc_cstr(e, uri);
+    mdw_ix_enc_cstr(e, aux1);
+    mdw_ix_enc_cstr(e, aux2);
+    TRY(put_enc(r, IX_RECORDS, h, MDW_IX_H));
+    if (state != IX_STATE_LIVE) {
+        uint8_t ek[8 + MDW_IX_H], tid = IX_EXP_RECORD;
+        expiry_key(ek, exp_time(rev, first), h);
+        if (state == IX_STATE_TOMB)
+            r->tomb_delta++;
+        TRY(put(r, IX_EXPIRY, ek, sizeof ek, &tid, 1));
+    }
+    return 0;
+}
+
+/* ---- posts ---- */
+
+typedef struct post {
+    int found;
+    int64_t sk, created;
+    size_t ntags;
+    uint8_t tags[MDW_MAX_POST_TAGS][4];
+    char *author, *uri, *cid;
+} post;
+
+static void post_free(post *p)
+{
+    free(p->author);
+    free(p->uri);
+    free(p->cid);
+    memset(p, 0, sizeof *p);
+}
+
+static int post_load(mdw_rules *r, const uint8_t h[MDW_IX_H], post *p)
+{
+    memset(p, 0, sizeof *p);
+    MDB_val v;
+    int rc = get(r, IX_POSTS, h, MDW_IX_H, &v);
+    if (rc == MDW_ENOTFOUND)
+        return 0;
+    TRY(rc);
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, &v);
+    p->sk = mdw_ix_dec_i64(&d);
+    p->created = mdw_ix_dec_i64(&d);
+    p->ntags = mdw_ix_dec_u8(&d);
+    if (p->ntags > MDW_MAX_POST_TAGS)
+        return MDW_ECORRUPT;
+    const uint8_t *t = mdw_ix_dec_bytes(&d, p->ntags * 4);
+    mdw_ix_str a = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), c = mdw_ix_dec_str(&d);
+    if (d.err)
+        return MDW_ECORRUPT;
+    memcpy(p->tags, t, p->ntags * 4);
+    p->author = mdw_ix_str_dup(a);
+    p->uri = mdw_ix_str_dup(u);
+    p->cid = mdw_ix_str_dup(c);
+    p->found = 1;
+    return 0;
+}
+
+static int has_tag(const post *p, const uint8_t tag[4])
+{
+    for (size_t i = 0; i < p->ntags; i++)
+        if (!memcmp(p->tags[i], tag, 4))
+            return 1;
+    return 0;
+}
+
+static void tag_post_key(uint8_t k[4 + 8 + MDW_IX_H], const uint8_t tag[4], int64_t sk,
+                         const uint8_t h[MDW_IX_H])
+{
+    memcpy(k, tag, 4);
+    mdw_ix_put_be64(k + 4, mdw_ix_sk_enc(sk));
+    memcpy(k + 12, h, MDW_IX_H);
+}
+
+static void author_post_key(uint8_t k[MDW_IX_H + 4 + MDW_IX_H], const uint8_t ah[MDW_IX_H],
+                            const uint8_t tag[4], const uint8_t h[MDW_IX_H])
+{
+    memcpy(k, ah, MDW_IX_H);
+    memcpy(k + MDW_IX_H, tag, 4);
+    memcpy(k + MDW_IX_H + 4, h, MDW_IX_H);
+}
+
+/* Removes the post's secondary entries (tag_posts, author_posts). */
+static int post_unindex(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
+{
+    uint8_t ah[MDW_IX_H];
+    mdw_ix_hash_str(p->author, ah);
+    for (size_t i = 0; i < p->ntags; i++) {
+        uint8_t tk[4 + 8 + MDW_IX_H], ak[MDW_IX_H + 4 + MDW_IX_H];
+        tag_post_key(tk, p->tags[i], p->sk, h);
+        author_post_key(ak, ah, p->tags[i], h);
+        TRY(del(r, IX_TAG_POSTS, tk, sizeof tk));
+        TRY(del(r, IX_AUTHOR_POSTS, ak, sizeof ak));
+    }
+    return 0;
+}
+
+static int post_write(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *old, const post *p)
+{
+    if (old->found)
+        TRY(post_unindex(r, h, old));
+    mdw_ix_enc *e = &r->enc;
+    mdw_ix_enc_reset(e);
+    mdw_ix_enc_i64(e, p->sk);
+    mdw_ix_enc_i64(e, p->created);
+    mdw_ix_enc_u8(e, (uint8_t)p->ntags);
+    mdw_ix_enc_bytes(e, p->tags, p->ntags * 4);
+    mdw_ix_enc_cstr(e, p->author);
+    mdw_ix_enc_cstr(e, p->uri);
+    mdw_ix_enc_cstr(e, p->cid);
+    TRY(put_enc(r, IX_POSTS, h, MDW_IX_H));
+    uint8_t ah[MDW_IX_H];
+    mdw_ix_hash_str(p->author, ah);
+    for (size_t i = 0; i < p->ntags; i++) {
+        uint8_t tk[4 + 8 + MDW_IX_H], ak[MDW_IX_H + 4 + MDW_IX_H];
+        tag_post_key(tk, p->tags[i], p->sk, h);
+        author_post_key(ak, ah, p->tags[i], h);
+        TRY(put(r, IX_TAG_POSTS, tk, sizeof tk, "", 0));
+        TRY(put(r, IX_AUTHOR_POSTS, ak, sizeof ak, "", 0));
+    }
+    return 0;
+}
+
+/* ---- communities ---- */
+
+struct comm {
+    int found;
+    uint8_t ck[MDW_IX_H];
+    uint8_t tag[4];
+    char *owner, *curi;
+};
+
+static void comm_free(comm *c)
+{
+    free(c->owner);
+    free(c->curi);
+    memset(c, 0, sizeof *c);
+}
+
+static int comm_load(mdw_rules *r, const uint8_t ck[MDW_IX_H], comm *c)
+{
+    memset(c, 0, sizeof *c);
+    MDB_val v;
+    int rc = get(r, IX_COMMUNITIES, ck, MDW_IX_H, &v);
+    if (rc == MDW_ENOTFOUND)
+        return 0;
+    TRY(rc);
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, &v);
+    const uint8_t *t = mdw_ix_dec_bytes(&d, 4);
+    mdw_ix_str o = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d);
+    if (d.err)
+        return MDW_ECORRUPT;
+    memcpy(c->ck, ck, MDW_IX_H);
+    memcpy(c->tag, t, 4);
+    c->owner = mdw_ix_str_dup(o);
+    c->curi = mdw_ix_str_dup(u);
+    c->found = 1;
+    return 0;
+}
+
+/* The open community whose winning config is curi, if any. */
+static int comm_by_curi(mdw_rules *r, const char *curi, comm *c)
+{
+    memset(c, 0, sizeof *c);
+    uint8_t h[MDW_IX_H];
+    mdw_ix_hash_str(curi, h);
+    MDB_val v;
+    int rc = get(r, IX_CONFIGS, h, MDW_IX_H, &v);
+    if (rc == MDW_ENOTFOUND)
+        return 0;
+    TRY(rc);
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, &v);
+    uint8_t tag[4];
+    const uint8_t *tp = mdw_ix_dec_bytes(&d, 4);
+    if (tp)
+        memcpy(tag, tp, 4);
+    mdw_ix_dec_i64(&d);
+    mdw_ix_str o = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d);
+    if (d.err)
+        return MDW_ECORRUPT;
+    if (!mdw_ix_str_eq(u, curi))
+        return 0;
+    char *owner = mdw_ix_str_dup(o);
+    uint8_t ck[MDW_IX_H];
+    mdw_ix_comm_key(owner, tag, ck);
+    free(owner);
+    TRY(comm_load(r, ck, c));
+    if (c->found && !str_eq(c->curi, curi))
+        comm_free(c);
+    return 0;
+}
+
+static int role_flags(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did, uint8_t *flags)
+{
+    *flags = 0;
+    uint8_t k[2 * MDW_IX_H];
+    memcpy(k, ck, MDW_IX_H);
+    mdw_ix_hash_str(did, k + MDW_IX_H);
+    MDB_val v;
+    int rc = get(r, IX_ROLES, k, sizeof k, &v);
+    if (rc == MDW_ENOTFOUND)
+        return 0;
+    TRY(rc);
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, &v);
+    uint8_t f = mdw_ix_dec_u8(&d);
+    mdw_ix_str s = mdw_ix_dec_str(&d);
+    if (!d.err && mdw_ix_str_eq(s, did))
+        *flags = f;
+    return 0;
+}
+
+/*
+** The deciding action on target tkey ("p:<post uri>" or "u:<did>") in
+** community c: among actions naming c's config whose author is the owner or
+** a moderator now, the latest (createdAt, URI). 0 when none.
+*/
+static int mod_decide(mdw_rules *r, const comm *c, const char *tkey, int *act)
+{
+    *act = 0;
+    uint8_t pre[2 * MDW_IX_H];
+    mdw_ix_hash_str(c->curi, pre);
+    mdw_ix_hash_str(tkey, pre + MDW_IX_H);
+    kvlist l;
+    TRY(collect(r, IX_MODERATION, pre, sizeof pre, 1, &l));
+    int64_t best_t = 0;
+    char *best_u = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        mdw_ix_dec d;
+        dec_kv(&d, &l.a[i]);
+        int64_t t = mdw_ix_dec_i64(&d);
+        uint8_t a = mdw_ix_dec_u8(&d);
+        mdw_ix_str author = mdw_ix_dec_str(&d), tk = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d),
+                   cu = mdw_ix_dec_str(&d);
+        if (d.err || !mdw_ix_str_eq(tk, tkey) || !mdw_ix_str_eq(cu, c->curi))
+            continue;
+        char *as = mdw_ix_str_dup(author);
+        uint8_t fl = 0;
+        int ok = str_eq(as, c->owner);
+        if (!ok && (rc = role_flags(r, c->ck, as, &fl)) == 0)
+            ok = fl & IX_ROLE_MOD;
+        free(as);
+        if (rc)
+            break;
+        if (!ok)
+            continue;
+        char *us = mdw_ix_str_dup(u);
+        if (!best_u || t > best_t || (t == best_t && strcmp(us, best_u) > 0)) {
+            free(best_u);
+            best_u = us;
+            best_t = t;
+            *act = a;
+        } else {
+            free(us);
+        }
+    }
+    free(best_u);
+    kvlist_free(&l);
+    return rc;
+}
+
+static int is_member(mdw_rules *r, const comm *c, const char *did, int *m)
+{
+    *m = 0;
+    uint8_t fl;
+    TRY(role_flags(r, c->ck, did, &fl));
+    if (fl & IX_ROLE_BLOCKLIST)
+        return 0;
+    char *tkey = xasprintf("u:%s", did);
+    int act = 0, rc = mod_decide(r, c, tkey, &act);
+    free(tkey);
+    TRY(rc);
+    if (act == IX_ACT_BLOCK)
+        return 0;
+    if (str_eq(did, c->owner) || (fl & IX_ROLE_MOD)) {
+        *m = 1;
+        return 0;
+    }
+    uint8_t pre[2 * MDW_IX_H];
+    mdw_ix_hash_str(c->curi, pre);
+    mdw_ix_hash_str(did, pre + MDW_IX_H);
+    kvlist l;
+    TRY(collect(r, IX_MEMBERSHIPS, pre, sizeof pre, 1, &l));
+    for (size_t i = 0; i < l.n && !*m; i++) {
+        mdw_ix_dec d;
+        dec_kv(&d, &l.a[i]);
+        uint8_t active = mdw_ix_dec_u8(&d);
+        mdw_ix_str ds = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), cu = mdw_ix_dec_str(&d);
+        (void)u;
+        if (!d.err && active && mdw_ix_str_eq(ds, did) && mdw_ix_str_eq(cu, c->curi))
+            *m = 1;
+    }
+    kvlist_free(&l);
+    return 0;
+}
+
+static int members_has(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did, int *has)
+{
+    *has = 0;
+    uint8_t k[2 * MDW_IX_H];
+    memcpy(k, ck, MDW_IX_H);
+    mdw_ix_hash_str(did, k + MDW_IX_H);
+    MDB_val v;
+    int rc = get(r, IX_MEMBERS, k, sizeof k, &v);
+    if (rc == MDW_ENOTFOUND)
+        return 0;
+    TRY(rc);
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, &v);
+    *has = mdw_ix_str_eq(mdw_ix_dec_str(&d), did) && !d.err;
+    return 0;
+}
+
+static int account_visible(mdw_rules *r, const char *did, int *vis)
+{
+    *vis = 1;
+    uint8_t h[MDW_IX_H];
+    mdw_ix_hash_str(did, h);
+    MDB_val v;
+    int rc = get(r, IX_ACCOUNTS, h, MDW_IX_H, &v);
+    if (rc == MDW_ENOTFOUND)
+        return 0;
+    TRY(rc);
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, &v);
+    uint8_t visible = mdw_ix_dec_u8(&d);
+    mdw_ix_dec_i64(&d);
+    mdw_ix_dec_i64(&d);
+    mdw_ix_dec_str(&d);
+    mdw_ix_str ds = mdw_ix_dec_str(&d);
+    if (!d.err && mdw_ix_str_eq(ds, did))
+        *vis = visible;
+    return 0;
+}
+
+/* ---- feed placement ---- */
+
+static void feed_key(uint8_t k[MDW_IX_H + 8 + MDW_IX_H], const uint8_t ck[MDW_IX_H], int64_t sk,
+                     const uint8_t h[MDW_IX_H])
+{
+    memcpy(k, ck, MDW_IX_H);
+    mdw_ix_put_be64(k + MDW_IX_H, mdw_ix_sk_enc(sk));
+    memcpy(k + MDW_IX_H + 8, h, MDW_IX_H);
+}
+
+/*
+** Decides post h (p, maybe not found) in community c and makes the feed say
+** so. A post can only be in c's feed under its current sort key (every sort
+** key change goes through post_unplace first), so the feed key is known
+** from the post itself. fresh: the post is known to be in no feed yet.
+*/
+static int post_eval(mdw_rules *r, const comm *c, const uint8_t h[MDW_IX_H], const post *p,
+                     int fresh)
+{
+    if (!p->found || !has_tag(p, c->tag))
+        return 0; /* not in this feed, and not to be */
+    uint8_t fk[MDW_IX_H + 8 + MDW_IX_H];
+    feed_key(fk, c->ck, p->sk, h);
+    if (!fresh)
+        TRY(del(r, IX_FEED, fk, sizeof fk));
+    if (p->sk < r->cutoff)
+        return 0;
+    int ok;
+    TRY(members_has(r, c->ck, p->author, &ok));
+    if (!ok)
+        return 0;
+    TRY(account_visible(r, p->author, &ok));
+    if (!ok)
+        return 0;
+    char *tkey = xasprintf("p:%s", p->uri);
+    int act = 0;
+    int rc = mod_decide(r, c, tkey, &act);
+    free(tkey);
+    TRY(rc);
+    if (act == IX_ACT_HIDE)
+        return 0;
+    mdw_ix_enc_reset(&r->enc);
+    mdw_ix_enc_cstr(&r->enc, p->uri);
+    return put_enc(r, IX_FEED, fk, sizeof fk);
+}
+
+static void tagcache_clear(mdw_rules *r)
+{
+    if (!r->tc_used)
+        return;
+    for (size_t i = 0; i < TAGCACHE_SLOTS; i++) {
+        tagcache_entry *e = &r->tc[i];
+        for (size_t j = 0; j < e->n; j++)
+            comm_free(&e->comms[j]);
+        free(e->comms);
+        memset(e, 0, sizeof *e);
+    }
+    r->tc_used = 0;
+}
+
+/* The open communities using tag (cached; see TAGCACHE_SLOTS). */
+static int tag_communities(mdw_rules *r, const uint8_t tag[4], const tagcache_entry **out)
+{
+    uint32_t t = (uint32_t)tag[0] << 24 | (uint32_t)tag[1] << 16 | (uint32_t)tag[2] << 8 | tag[3];
+    size_t i = (t * 2654435761u) & (TAGCACHE_SLOTS - 1);
+    while (r->tc[i].used && r->tc[i].tag != t)
+        i = (i + 1) & (TAGCACHE_SLOTS - 1);
+    tagcache_entry *e = &r->tc[i];
+    if (e->used) {
+        *out = e;
+        return 0;
+    }
+    if (r->tc_used >= TAGCACHE_SLOTS / 2) {
+        tagcache_clear(r);
+        return tag_communities(r, tag, out);
+    }
+    kvlist l;
+    TRY(collect(r, IX_BY_TAG, tag, 4, 0, &l));
+    int rc = 0;
+    size_t n = 0, max = l.n;
+    comm *cs = max ? xcalloc(max, sizeof *cs) : NULL;
+    for (size_t j = 0; j < max && !rc; j++)
+        if ((rc = comm_load(r, l.a[j].k + 4, &cs[n])) == 0 && cs[n].found)
+            n++;
+    kvlist_free(&l);
+    if (rc) {
+        for (size_t j = 0; j < max; j++)
+            comm_free(&cs[j]);
+        free(cs);
+        return rc;
+    }
+    e->used = 1;
+    e->tag = t;
+    e->n = n;
+    e->comms = cs;
+    r->tc_used++;
+    *out = e;
+    return 0;
+}
+
+/*
+** Takes post p (as stored: its tags and sort key) out of every feed: feed
+** entries exist only in the open communities of its tags (closing a
+** community deletes its whole feed).
+*/
+static int post_unplace(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
+{
+    for (size_t i = 0; i < p->ntags; i++) {
+        const tagcache_entry *e;
+        TRY(tag_communities(r, p->tags[i], &e));
+        for (size_t j = 0; j < e->n; j++) {
+            uint8_t fk[MDW_IX_H + 8 + MDW_IX_H];
+            feed_key(fk, e->comms[j].ck, p->sk, h);
+            TRY(del(r, IX_FEED, fk, sizeof fk));
+        }
+    }
+    return 0;
+}
+
+/*
+** Puts post h in each open community of each of its tags where it is
+** visible. Callers have just taken it out of every feed (or it is new).
+*/
+static int post_place(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
+{
+    for (size_t i = 0; i < p->ntags; i++) {
+        const tagcache_entry *e;
+        TRY(tag_communities(r, p->tags[i], &e));
+        for (size_t j = 0; j < e->n; j++)
+            TRY(post_eval(r, &e->comms[j], h, p, 1));
+    }
+    return 0;
+}
+
+static int post_remove(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
+{
+    TRY(post_unplace(r, h, p));
+    TRY(post_unindex(r, h, p));
+    return del(r, IX_POSTS, h, MDW_IX_H);
+}
+
+/* Membership of did in c recomputed; its posts follow when it changed. */
+static int member_reeval(mdw_rules *r, const comm *c, const char *did)
+{
+    int m, has;
+    TRY(is_member(r, c, did, &m));
+    TRY(members_has(r, c->ck, did, &has));
+    if (m == has)
+        return 0;
+    uint8_t k[2 * MDW_IX_H];
+    memcpy(k, c->ck, MDW_IX_H);
+    mdw_ix_hash_str(did, k + MDW_IX_H);
+    if (m) {
+        mdw_ix_enc_reset(&r->enc);
+        mdw_ix_enc_cstr(&r->enc, did);
+        TRY(put_enc(r, IX_MEMBERS, k, sizeof k));
+    } else {
+        TRY(del(r, IX_MEMBERS, k, sizeof k));
+    }
+    uint8_t pre[MDW_IX_H + 4];
+    mdw_ix_hash_str(did, pre);
+    memcpy(pre + MDW_IX_H, c->tag, 4);
+    kvlist l;
+    TRY(collect(r, IX_AUTHOR_POSTS, pre, sizeof pre, 0, &l));
+    int rc = 0;
+    for (size_t i = 0; i < l.n && !rc; i++) {
+        const uint8_t *h = l.a[i].k + MDW_IX_H + 4;
+        post p;
+        if ((rc = post_load(r, h, &p)) == 0 && p.found && str_eq(p.author, did))
+            rc = post_eval(r, c, h, &p, 0);
+        post_free(&p);
+    }
+    kvlist_free(&l);
+    return rc;
+}
+
+static int del_prefix(mdw_rules *r, int t, const void *pre, size_t plen)
+{
+    kvlist l;
+    TRY(collect(r, t, pre, plen, 0, &l));
+    int rc = 0;
+    for (size_t i = 0; i < l.n && !rc; i++)
+        rc = del(r, t, l.a[i].k, l.a[i].kn);
+    kvlist_free(&l);
+    return rc;
+}
+
+static int role_add(mdw_rules *r, const uint8_t ck[MDW_IX_H], const cJSON *arr, uint8_t flag)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, as_array(arr))
+    {
+        if (!cJSON_IsString(e))
+            continue;
+        uint8_t fl;
+        TRY(role_flags(r, ck, e->valuestring, &fl));
+        uint8_t k[2 * MDW_IX_H];
+        memcpy(k, ck, MDW_IX_H);
+        mdw_ix_hash_str(e->valuestring, k + MDW_IX_H);
+        mdw_ix_enc_reset(&r->enc);
+        mdw_ix_enc_u8(&r->enc, fl | flag);
+        mdw_ix_enc_cstr(&r->enc, e->valuestring);
+        TRY(put_enc(r, IX_ROLES, k, sizeof k));
+    }
+    return 0;
+}
+
+/*
+** Rebuilds community (owner, tag) from the source tables: the winning
+** config is the lowest (createdAt, URI) among the owner's effective configs
+** with that hashtag; no config = no community (feed unknown).
+*/
+static int community_rebuild(mdw_rules *r, const char *owner, const uint8_t tag[4])
+{
+    tagcache_clear(r);
+    uint8_t ck[MDW_IX_H];
+    mdw_ix_comm_key(owner, tag, ck);
+    comm old;
+    TRY(comm_load(r, ck, &old));
+    int rc = 0;
+    if (old.found) {
+        rc = del_prefix(r, IX_FEED, ck, MDW_IX_H);
+        uint8_t bk[4 + MDW_IX_H];
+        memcpy(bk, tag, 4);
+        memcpy(bk + 4, ck, MDW_IX_H);
+        if (!rc)
+            rc = del_prefix(r, IX_MEMBERS, ck, MDW_IX_H);
+        if (!rc)
+            rc = del_prefix(r, IX_ROLES, ck, MDW_IX_H);
+        if (!rc)
+            rc = del(r, IX_BY_TAG, bk, sizeof bk);
+        if (!rc)
+            rc = del(r, IX_COMMUNITIES, ck, MDW_IX_H);
+    }
+    comm_free(&old);
+    TRY(rc);
+
+    uint8_t pre[MDW_IX_H + 4];
+    mdw_ix_hash_str(owner, pre);
+    memcpy(pre + MDW_IX_H, tag, 4);
+    kvlist l;
+    TRY(collect(r, IX_OWNER_CONFIGS, pre, sizeof pre, 1, &l));
+    int64_t best_t = 0;
+    char *best = NULL;
+    for (size_t i = 0; i < l.n; i++) {
+        mdw_ix_dec d;
+        dec_kv(&d, &l.a[i]);
+        int64_t t = mdw_ix_dec_i64(&d);
+        mdw_ix_str u = mdw_ix_dec_str(&d), o = mdw_ix_dec_str(&d);
+        if (d.err || !mdw_ix_str_eq(o, owner))
+            continue;
+        char *us = mdw_ix_str_dup(u);
+        if (!best || t < best_t || (t == best_t && strcmp(us, best) < 0)) {
+            free(best);
+            best = us;
+            best_t = t;
+        } else {
+            free(us);
+        }
+    }
+    kvlist_free(&l);
+    if (!best)
+        return 0;
+
+    uint8_t bh[MDW_IX_H];
+    mdw_ix_hash_str(best, bh);
+    MDB_val v;
+    char *json = NULL;
+    if ((rc = get(r, IX_CONFIGS, bh, MDW_IX_H, &v)) == 0) {
+        mdw_ix_dec d;
+        mdw_ix_dec_init(&d, &v);
+        mdw_ix_dec_bytes(&d, 4);
+        mdw_ix_dec_i64(&d);
+        mdw_ix_dec_str(&d);
+        mdw_ix_dec_str(&d);
+        mdw_ix_dec_str(&d);
+        mdw_ix_str js = mdw_ix_dec_str(&d);
+        rc = d.err ? MDW_ECORRUPT : 0;
+        if (!rc)
+            json = mdw_ix_str_dup(js);
+    }
+    if (rc) {
+        free(best);
+        return rc;
+    }
+    cJSON *cfg = cJSON_Parse(json);
+    mdw_ix_enc_reset(&r->enc);
+    mdw_ix_enc_bytes(&r->enc, tag, 4);
+    mdw_ix_enc_cstr(&r->enc, owner);
+    mdw_ix_enc_cstr(&r->enc, best);
+    mdw_ix_enc_cstr(&r->enc, json);
+    free(json);
+    rc = put_enc(r, IX_COMMUNITIES, ck, MDW_IX_H);
+    uint8_t bk[4 + MDW_IX_H];
+    memcpy(bk, tag, 4);
+    memcpy(bk + 4, ck, MDW_IX_H);
+    if (!rc)
+        rc = put(r, IX_BY_TAG, bk, sizeof bk, "", 0);
+    const cJSON *mods = cJSON_GetObjectItemCaseSensitive(cfg, "moderators");
+    const cJSON *bl = cJSON_GetObjectItemCaseSensitive(cfg, "blocklist");
+    if (!rc)
+        rc = role_add(r, ck, mods, IX_ROLE_MOD);
+    if (!rc)
+        rc = role_add(r, ck, bl, IX_ROLE_BLOCKLIST);
+
+    comm c = {1, {0}, {0}, xstrdup(owner), best};
+    memcpy(c.ck, ck, MDW_IX_H);
+    memcpy(c.tag, tag, 4);
+    /* Candidates: the owner, moderators, and every DID with a membership naming this config. */
+    if (!rc)
+        rc = member_reeval(r, &c, owner);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, as_array(mods))
+    {
+        if (!rc && cJSON_IsString(e))
+            rc = member_reeval(r, &c, e->valuestring);
+    }
+    cJSON_Delete(cfg);
+    if (!rc) {
+        mdw_ix_hash_str(best, pre);
+        if ((rc = collect(r, IX_MEMBERSHIPS, pre, MDW_IX_H, 1, &l)) == 0) {
+            for (size_t i = 0; i < l.n && !rc; i++) {
+                mdw_ix_dec d;
+                dec_kv(&d, &l.a[i]);
+                mdw_ix_dec_u8(&d);
+                mdw_ix_str ds = mdw_ix_dec_str(&d);
+                if (d.err)
+                    continue;
+                char *did = mdw_ix_str_dup(ds);
+                rc = member_reeval(r, &c, did);
+                free(did);
+            }
+            kvlist_free(&l);
+        }
+    }
+    comm_free(&c);
+    return rc;
+}
+
+/* ---- configs ---- */
+
+typedef struct cfgver {
+    int found;
+    uint8_t tag[4];
+    char rev[MDW_MAX_REV_BYTES + 1];
+    char *owner;
+} cfgver;
+
+static void cfgver_decode(const MDB_val *v, cfgver *c)
+{
+    memset(c, 0, sizeof *c);
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, v);
+    const uint8_t *t = mdw_ix_dec_bytes(&d, 4);
+    mdw_ix_dec_i64(&d);
+    mdw_ix_str o = mdw_ix_dec_str(&d);
+    mdw_ix_dec_str(&d);
+    mdw_ix_str rv = mdw_ix_dec_str(&d);
+    if (d.err || rv.n > MDW_MAX_REV_BYTES)
+        return;
+    memcpy(c->tag, t, 4);
+    memcpy(c->rev, rv.p, rv.n);
+    c->rev[rv.n] = '\0';
+    c->owner = mdw_ix_str_dup(o);
+    c->found = 1;
+}
+
+/*
+** Effective version of config uri: the versions seen (all newer than its
+** last delete) are in rev order; the oldest fixes the hashtag, the newest
+** with that hashtag is in effect. *h0 receives the fixed hashtag.
+*/
+static int config_recompute(mdw_rules *r, const uint8_t h[MDW_IX_H], const char *uri, uint8_t h0[4],
+                            int *has_h0)
+{
+    *has_h0 = 0;
+    kvlist l;
+    TRY(collect(r, IX_CONFIG_VERS, h, MDW_IX_H, 1, &l));
+    const kv *eff = NULL;
+    for (size_t i = 0; i < l.n; i++) {
+        mdw_ix_dec d;
+        dec_kv(&d, &l.a[i]);
+        const uint8_t *t = mdw_ix_dec_bytes(&d, 4);
+        mdw_ix_dec_i64(&d);
+        mdw_ix_dec_str(&d);
+        mdw_ix_str u = mdw_ix_dec_str(&d);
+        if (d.err || !mdw_ix_str_eq(u, uri))
+            continue;
+        if (!*has_h0) {
+            memcpy(h0, t, 4);
+            *has_h0 = 1;
+        }
+        if (!memcmp(t, h0, 4))
+            eff = &l.a[i];
+    }
+    cfgver old = {0}, nw = {0};
+    MDB_val v;
+    int rc = get(r, IX_CONFIGS, h, MDW_IX_H, &v);
+    if (rc == 0)
+        cfgver_decode(&v, &old);
+    else if (rc != MDW_ENOTFOUND)
+        goto out;
+    rc = 0;
+    if (eff) {
+        MDB_val ev = {eff->vn, eff->v};
+        cfgver_decode(&ev, &nw);
+    }
+    if (old.found && nw.found && !strcmp(old.rev, nw.rev))
+        goto out; /* unchanged */
+    if (old.found) {
+        uint8_t ok[MDW_IX_H + 4 + MDW_IX_H];
+        mdw_ix_hash_str(old.owner, ok);
+        memcpy(ok + MDW_IX_H, old.tag, 4);
+        memcpy(ok + MDW_IX_H + 4, h, MDW_IX_H);
+        if ((rc = del(r, IX_OWNER_CONFIGS, ok, sizeof ok)) ||
+            (rc = del(r, IX_CONFIGS, h, MDW_IX_H)))
+            goto out;
+    }
+    if (nw.found) {
+        if ((rc = put(r, IX_CONFIGS, h, MDW_IX_H, eff->v, eff->vn)))
+            goto out;
+        mdw_ix_dec d;
+        dec_kv(&d, eff);
+        mdw_ix_dec_bytes(&d, 4);
+        int64_t created = mdw_ix_dec_i64(&d);
+        uint8_t ok[MDW_IX_H + 4 + MDW_IX_H];
+        mdw_ix_hash_str(nw.owner, ok);
+        memcpy(ok + MDW_IX_H, nw.tag, 4);
+        memcpy(ok + MDW_IX_H + 4, h, MDW_IX_H);
+        mdw_ix_enc_reset(&r->enc);
+        mdw_ix_enc_i64(&r->enc, created);
+        mdw_ix_enc_cstr(&r->enc, uri);
+        mdw_ix_enc_cstr(&r->enc, nw.owner);
+        if ((rc = put_enc(r, IX_OWNER_CONFIGS, ok, sizeof ok)))
+            goto out;
+    }
+    if (old.found && (!nw.found || memcmp(old.tag, nw.tag, 4) || strcmp(old.owner, nw.owner)))
+        if ((rc = community_rebuild(r, old.owner, old.tag)))
+            goto out;
+    if (nw.found)
+        rc = community_rebuild(r, nw.owner, nw.tag);
+out:
+    free(old.owner);
+    free(nw.owner);
+    kvlist_free(&l);
+    return rc;
+}
+
+static int refuse(mdw_rules_result *res, const char *reason)
+{
+    res->outcome = MDW_RULE_REFUSED;
+    res->reason = reason;
+    return 0;
+}
+
+static int noop(mdw_rules_result *res, const char *reason)
+{
+    res->outcome = MDW_RULE_NOOP;
+    res->reason = reason;
+    return 0;
+}
+
+static int applied(mdw_rules_result *res, const char *reason)
+{
+    res->outcome = MDW_RULE_APPLIED;
+    res->reason = reason;
+    return 0;
+}
+
+static const char *noop_reason(const rec *c, const char *rev)
+{
+    if (c->state == IX_STATE_TOMB)
+        return "tombstoned";
+    return rev_cmp(rev, c->rev) == 0 ? "duplicate" : "stale_rev";
+}
+
+static int parse_hashtag(const cJSON *record, uint8_t tag[4])
+{
+    const cJSON *ht = cJSON_GetObjectItemCaseSensitive(record, "hashtag");
+    if (!cJSON_IsString(ht) || strncmp(ht->valuestring, "#atr_", 5) != 0)
+        return MDW_EINVALID;
+    return mdw_ix_tag_parse(ht->valuestring + 5, strlen(ht->valuestring + 5), tag);
+}
+
+/* createdAt exactly as the lexicon validator accepted it (so every valid record has an instant). */
+static int parse_created(const cJSON *record, int64_t *t)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(record, "createdAt");
+    return cJSON_IsString(c) ? mdw_lexicon_parse_datetime(c->valuestring, t) : MDW_EINVALID;
+}
+
+static int apply_config(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
+{
+    uint8_t h[MDW_IX_H];
+    mdw_ix_hash_str(ev->uri, h);
+    rec c;
+    int rc = rec_load(r, h, ev->uri, &c);
+    if (rc == 1)
+        return refuse(res, "hash_collision");
+    TRY(rc);
+    const char *tomb = c.found && c.state == IX_STATE_TOMB ? c.rev : NULL;
+    if (tomb && rev_cmp(ev->rev, tomb) <= 0) {
+        rec_free(&c);
+        return noop(res, "tombstoned");
+    }
+    uint8_t h0[4];
+    int has_h0;
+    if (ev->op == MDW_OP_DELETE) {
+        kvlist l;
+        if ((rc = collect(r, IX_CONFIG_VERS, h, MDW_IX_H, 1, &l)) == 0) {
+            for (size_t i = 0; i < l.n && !rc; i++) {
+                cfgver v;
+                MDB_val mv = {l.a[i].vn, l.a[i].v};
+                cfgver_decode(&mv, &v);
+                if (!v.found || rev_cmp(v.rev, ev->rev) < 0)
+                    rc = del(r, IX_CONFIG_VERS, l.a[i].k, l.a[i].kn);
+                free(v.owner);
+            }
+            kvlist_free(&l);
+        }
+        if (!rc)
+            rc = rec_store(r, h, ev->uri, &c, IX_KIND_CONFIG, IX_STATE_TOMB, ev->time_us, ev->rev,
+                           NULL, NULL);
+        rec_free(&c);
+        TRY(rc);
+        TRY(config_recompute(r, h, ev->uri, h0, &has_h0));
+        return applied(res, "config_deleted");
+    }
+    uint8_t tag[4];
+    int64_t created;
+    if (parse_hashtag(ev->record, tag)) {
+        rec_free(&c);
+        return refuse(res, "app_rule");
+    }
+    if (parse_created(ev->record, &created)) {
+        rec_free(&c);
+        return refuse(res, "bad_datetime");
+    }
+    uint8_t vk[MDW_IX_H + MDW_IX_REV_KEY] = {0};
+    memcpy(vk, h, MDW_IX_H);
+    memcpy(vk + MDW_IX_H, ev->rev, strlen(ev->rev));
+    MDB_val v;
+    if ((rc = get(r, IX_CONFIG_VERS, vk, sizeof vk, &v)) == 0) {
+        rec_free(&c);
+        return noop(res, "duplicate");
+    }
+    if (rc != MDW_ENOTFOUND) {
+        rec_free(&c);
+        return rc;
+    }
+    char *json = cJSON_PrintUnformatted(ev->record);
+    mdw_ix_enc_reset(&r->enc);
+    mdw_ix_enc_bytes(&r->enc, tag, 4);
+    mdw_ix_enc_i64(&r->enc, created);
+    mdw_ix_enc_cstr(&r->enc, ev->did);
+    mdw_ix_enc_cstr(&r->enc, ev->uri);
+    mdw_ix_enc_cstr(&r->enc, ev->rev);
+    mdw_ix_enc_cstr(&r->enc, json ? json : "{}");
+    free(json);
+    rc = put_enc(r, IX_CONFIG_VERS, vk, sizeof vk);
+    /* A bare "exists" marker (no rev, no time): the versions carry the content. */
+    if (!rc && !c.found)
+        rc = rec_store(r, h, ev->uri, &c, IX_KIND_CONFIG, IX_STATE_LIVE, 0, "", NULL, NULL);
+    rec_free(&c);
+    TRY(rc);
+    /* Bound the history an owner can pile up: keep the oldest and the newest versions. */
+    kvlist l;
+    TRY(collect(r, IX_CONFIG_VERS, h, MDW_IX_H, 0, &l));
+    for (size_t i = 1; !rc && l.n > MAX_CONFIG_VERSIONS && i < l.n - (MAX_CONFIG_VERSIONS - 1); i++)
+        rc = del(r, IX_CONFIG_VERS, l.a[i].k, l.a[i].kn);
+    kvlist_free(&l);
+    TRY(rc);
+    TRY(config_recompute(r, h, ev->uri, h0, &has_h0));
+    if (has_h0 && memcmp(h0, tag, 4)) {
+        mdw_warn("processor", "config update changes the hashtag: refused", "uri=\"%s\" rev=%s",
+                 ev->uri, ev->rev);
+        return refuse(res, "hashtag_change");
+    }
+    return applied(res, "config");
+}
+
+/* ---- memberships and moderation ---- */
+
+static int reeval_curi_member(mdw_rules *r, const char *curi, const char *did)
+{
+    comm c;
+    TRY(comm_by_curi(r, curi, &c));
+    int rc = c.found ? member_reeval(r, &c, did) : 0;
+    comm_free(&c);
+    return rc;
+}
+
+static int apply_membership(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
+{
+    uint8_t h[MDW_IX_H], dh[MDW_IX_H];
+    mdw_ix_hash_str(ev->uri, h);
+    mdw_ix_hash_str(ev->did, dh);
+    rec c;
+    int rc = rec_load(r, h, ev->uri, &c);
+    if (rc == 1)
+        return refuse(res, "hash_collision");
+    TRY(rc);
+    if (c.found && rev_cmp(ev->rev, c.rev) <= 0) {
+        const char *why = noop_reason(&c, ev->rev);
+        rec_free(&c);
+        return noop(res, why);
+    }
+    const char *curi = NULL;
+    int active = 1;
+    if (ev->op != MDW_OP_DELETE) {
+        const cJSON *cu = cJSON_GetObjectItemCaseSensitive(ev->record, "community");
+        const cJSON *ac = cJSON_GetObjectItemCaseSensitive(ev->record, "active");
+        if (!cJSON_IsString(cu) || strlen(cu->valuestring) > MDW_MAX_URI_BYTES) {
+            rec_free(&c);
+            return refuse(res, "bad_community");
+        }
+        curi = cu->valuestring;
+        active = !cJSON_IsFalse(ac);
+    }
+    char *old_curi = c.state == IX_STATE_LIVE ? c.aux1 : NULL;
+    if (old_curi) {
+        uint8_t k[3 * MDW_IX_H];
+        mdw_ix_hash_str(old_curi, k);
+        memcpy(k + MDW_IX_H, dh, MDW_IX_H);
+        memcpy(k + 2 * MDW_IX_H, h, MDW_IX_H);
+        rc = del(r, IX_MEMBERSHIPS, k, sizeof k);
+    }
+    if (!rc && curi) {
+        uint8_t k[3 * MDW_IX_H];
+        mdw_ix_hash_str(curi, k);
+        memcpy(k + MDW_IX_H, dh, MDW_IX_H);
+        memcpy(k + 2 * MDW_IX_H, h, MDW_IX_H);
+        mdw_ix_enc_reset(&r->enc);
+        mdw_ix_enc_u8(&r->enc, (uint8_t)active);
+        mdw_ix_enc_cstr(&r->enc, ev->did);
+        mdw_ix_enc_cstr(&r->enc, ev->uri);
+        mdw_ix_enc_cstr(&r->enc, curi);
+        rc = put_enc(r, IX_MEMBERSHIPS, k, sizeof k);
+    }
+    if (!rc)
+        rc = rec_store(r, h, ev->uri, &c, IX_KIND_MEMBERSHIP, curi ? IX_STATE_LIVE : IX_STATE_TOMB,
+                       ev->time_us, ev->rev, curi, NULL);
+    if (!rc && old_curi)
+        rc = reeval_curi_member(r, old_curi, ev->did);
+    if (!rc && curi && !str_eq(curi, old_curi))
+        rc = reeval_curi_member(r, curi, ev->did);
+    rec_free(&c);
+    TRY(rc);
+    return applied(res, curi ? "membership" : "membership_deleted");
+}
+
+static int target_reeval(mdw_rules *r, const char *curi, const char *tkey)
+{
+    comm c;
+    TRY(comm_by_curi(r, curi, &c));
+    int rc = 0;
+    if (c.found && tkey[0] == 'u') {
+        rc = member_reeval(r, &c, tkey + 2);
+    } else if (c.found) {
+        uint8_t ph[MDW_IX_H];
+        mdw_ix_hash_str(tkey + 2, ph);
+        post p;
+        if ((rc = post_load(r, ph, &p)) == 0 && (!p.found || str_eq(p.uri, tkey + 2)))
+            rc = post_eval(r, &c, ph, &p, 0);
+        post_free(&p);
+    }
+    comm_free(&c);
+    return rc;
+}
+
+static int apply_action(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
+{
+    uint8_t h[MDW_IX_H];
+    mdw_ix_hash_str(ev->uri, h);
+    char *tkey = NULL;
+    const char *curi = NULL;
+    int64_t created = 0;
+    uint8_t act = 0;
+    if (ev->op != MDW_OP_DELETE) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(ev->record, "action");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(ev->record, "target");
+        const cJSON *cu = cJSON_GetObjectItemCaseSensitive(ev->record, "community");
+        const cJSON *tu = cJSON_GetObjectItemCaseSensitive(t, "uri");
+        const cJSON *td = cJSON_GetObjectItemCaseSensitive(t, "did");
+        const char *as = cJSON_IsString(a) ? a->valuestring : "";
+        act = !strcmp(as, "hide_post")      ? IX_ACT_HIDE
+              : !strcmp(as, "unhide_post")  ? IX_ACT_UNHIDE
+              : !strcmp(as, "block_user")   ? IX_ACT_BLOCK
+              : !strcmp(as, "unblock_user") ? IX_ACT_UNBLOCK
+                                            : 0;
+        int post_act = act == IX_ACT_HIDE || act == IX_ACT_UNHIDE;
+        if (!act || !cJSON_IsString(cu))
+            return refuse(res, "bad_action");
+        if (post_act && cJSON_IsString(tu) && strlen(tu->valuestring) <= MDW_MAX_URI_BYTES)
+            tkey = xasprintf("p:%s", tu->valuestring);
+        else if (!post_act && cJSON_IsString(td) && strlen(td->valuestring) <= MDW_MAX_DID_BYTES)
+            tkey = xasprintf("u:%s", td->valuestring);
+        else
+            return refuse(res, "bad_target");
+        if (parse_created(ev->record, &created)) {
+            free(tkey);
+            return refuse(res, "bad_datetime");
+        }
+        curi = cu->valuestring;
+    }
+    rec c;
+    int rc = rec_load(r, h, ev->uri, &c);
+    if (rc) {
+        free(tkey);
+        if (rc == 1)
+            return refuse(res, "hash_collision");
+        return rc;
+    }
+    if (c.found && rev_cmp(ev->rev, c.rev) <= 0) {
+        const char *why = noop_reason(&c, ev->rev);
+        rec_free(&c);
+        free(tkey);
+        return noop(res, why);
+    }
+    const char *old_curi = c.state == IX_STATE_LIVE ? c.aux1 : NULL;
+    const char *old_tkey = c.state == IX_STATE_LIVE ? c.aux2 : NULL;
+    if (old_curi && old_tkey) {
+        uint8_t k[3 * MDW_IX_H];
+        mdw_ix_hash_str(old_curi, k);
+        mdw_ix_hash_str(old_tkey, k + MDW_IX_H);
+        memcpy(k + 2 * MDW_IX_H, h, MDW_IX_H);
+        rc = del(r, IX_MODERATION, k, sizeof k);
+    }
+    if (!rc && curi) {
+        uint8_t k[3 * MDW_IX_H];
+        mdw_ix_hash_str(curi, k);
+        mdw_ix_hash_str(tkey, k + MDW_IX_H);
+        memcpy(k + 2 * MDW_IX_H, h, MDW_IX_H);
+        mdw_ix_enc_reset(&r->enc);
+        mdw_ix_enc_i64(&r->enc, created);
+        mdw_ix_enc_u8(&r->enc, act);
+        mdw_ix_enc_cstr(&r->enc, ev->did);
+        mdw_ix_enc_cstr(&r->enc, tkey);
+        mdw_ix_enc_cstr(&r->enc, ev->uri);
+        mdw_ix_enc_cstr(&r->enc, curi);
+        rc = put_enc(r, IX_MODERATION, k, sizeof k);
+    }
+    if (!rc)
+        rc = rec_store(r, h, ev->uri, &c, IX_KIND_ACTION, curi ? IX_STATE_LIVE : IX_STATE_TOMB,
+                       ev->time_us, ev->rev, curi, tkey);
+    if (!rc && old_curi && old_tkey)
+        rc = target_reeval(r, old_curi, old_tkey);
+    if (!rc && curi && !(str_eq(curi, old_curi) && str_eq(tkey, old_tkey)))
+        rc = target_reeval(r, curi, tkey);
+    rec_free(&c);
+    free(tkey);
+    TRY(rc);
+    return applied(res, curi ? "moderation" : "moderation_deleted");
+}
+
+/* ---- posts ---- */
+
+static int64_t post_sortkey(const mdw_event *ev, int64_t first_seen, int64_t *created)
+{
+    int64_t sk = first_seen, t;
+    *created = 0;
+    if (parse_created(ev->record, &t) == 0) {
+        *created = t;
+        if (t < sk)
+            sk = t;
+    }
+    if (mdw_ix_tid_time(ev->rkey, strlen(ev->rkey), &t) == 0 && t < sk)
+        sk = t;
+    return sk;
+}
+
+/* Re-places a live post whose first-seen time moved earlier (its sort key may follow). */
+static int post_refirst(mdw_rules *r, const uint8_t h[MDW_IX_H], int64_t first)
+{
+    post old, nw;
+    TRY(post_load(r, h, &old));
+    int rc = 0;
+    if (old.found && first < old.sk) {
+        nw = old;
+        nw.sk = first;
+        if (!(rc = post_unplace(r, h, &old)) && !(rc = post_write(r, h, &old, &nw)))
+            rc = post_place(r, h, &nw);
+    }
+    post_free(&old);
+    return rc;
+}
+
+static int apply_post(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
+{
+    uint8_t h[MDW_IX_H];
+    mdw_ix_hash_str(ev->uri, h);
+    rec c;
+    int rc = rec_load(r, h, ev->uri, &c);
+    if (rc == 1)
+        return refuse(res, "hash_collision");
+    TRY(rc);
+    int64_t seen = ev->time_us > 0 ? ev->time_us : r->now;
+    if (c.found && rev_cmp(ev->rev, c.rev) <= 0) {
+        /* Not newer, but first seen is the earliest sighting of any version. */
+        const char *why = noop_reason(&c, ev->rev);
+        if (seen < c.first_seen) {
+            rc = rec_store(r, h, ev->uri, &c, c.kind, c.state, seen, c.rev, NULL, NULL);
+            if (!rc && c.state == IX_STATE_LIVE)
+                rc = post_refirst(r, h, seen);
+        }
+        rec_free(&c);
+        TRY(rc);
+        return noop(res, why);
+    }
+    /*
+    ** first seen = the earliest time_us of ANY event for this URI (deletes and
+    ** earlier generations included): a minimum over a set, so the same
+    ** whatever order the events came in.
+    */
+    int64_t first = c.found && c.first_seen < seen ? c.first_seen : seen;
+    post old = {0};
+    if (c.found && c.state == IX_STATE_LIVE && (rc = post_load(r, h, &old))) {
+        rec_free(&c);
+        return rc;
+    }
+    const char *why;
+    if (ev->op == MDW_OP_DELETE) {
+        if (old.found)
+            rc = post_remove(r, h, &old);
+        if (!rc)
+            rc = rec_store(r, h, ev->uri, &c, IX_KIND_POST, IX_STATE_TOMB, first, ev->rev, NULL,
+                           NULL);
+        why = "post_deleted";
+    } else {
+        post p = {0};
+        p.found = 1;
+        p.ntags = mdw_tagger_extract(r->tagger, ev->record, p.tags);
+        p.sk = post_sortkey(ev, first, &p.created);
+        if (p.ntags == 0 || p.sk < r->cutoff) {
+            if (old.found)
+                rc = post_remove(r, h, &old);
+            if (!rc)
+                rc = rec_store(r, h, ev->uri, &c, IX_KIND_POST, IX_STATE_NONE, first, ev->rev, NULL,
+                               NULL);
+            why = p.ntags == 0 ? "post_untagged" : "post_expired";
+        } else {
+            p.author = (char *)ev->did;
+            p.uri = ev->uri;
+            p.cid = (char *)(ev->cid ? ev->cid : "");
+            if (old.found)
+                rc = post_unplace(r, h, &old);
+            if (!rc)
+                rc = post_write(r, h, &old, &p);
+            if (!rc)
+                rc = post_place(r, h, &p);
+            if (!rc)
+                rc = rec_store(r, h, ev->uri, &c, IX_KIND_POST, IX_STATE_LIVE, first, ev->rev, NULL,
+                               NULL);
+            why = "post_indexed";
+        }
+    }
+    post_free(&old);
+    rec_free(&c);
+    TRY(rc);
+    return applied(res, why);
+}
+
+/* ---- accounts ---- */
+
+static int is_hiding_status(const char *s)
+{
+    return s && (!strcmp(s, "deactivated") || !strcmp(s, "takendown") || !strcmp(s, "suspended") ||
+                 !strcmp(s, "deleted"));
+}
+
+static int apply_account(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
+{
+    uint8_t dh[MDW_IX_H];
+    mdw_ix_hash_str(ev->did, dh);
+    int64_t seq = ev->seq ? ev->seq : ev->time_us;
+    int64_t t = ev->time_us > 0 ? ev->time_us : r->now;
+    int vis = ev->active || !is_hiding_status(ev->status);
+    int found = 0, old_vis = 1;
+    int64_t old_seq = 0, old_t = 0;
+    MDB_val v;
+    int rc = get(r, IX_ACCOUNTS, dh, MDW_IX_H, &v);
+    if (rc == 0) {
+        mdw_ix_dec d;
+        mdw_ix_dec_init(&d, &v);
+        old_vis = mdw_ix_dec_u8(&d);
+        old_seq = mdw_ix_dec_i64(&d);
+        old_t = mdw_ix_dec_i64(&d);
+        mdw_ix_dec_str(&d);
+        mdw_ix_str ds = mdw_ix_dec_str(&d);
+        if (d.err)
+            return MDW_ECORRUPT;
+        if (!mdw_ix_str_eq(ds, ev->did)) {
+            collision("accounts", ev->did, ds);
+            return refuse(res, "hash_collision");
+        }
+        found = 1;
+    } else if (rc != MDW_ENOTFOUND) {
+        return rc;
+    }
+    rc = 0;
+    if (found && seq <= old_seq)
+        return noop(res, seq == old_seq ? "duplicate" : "stale_seq");
+    uint8_t ek[8 + MDW_IX_H], tid = IX_EXP_ACCOUNT;
+    if (found && old_vis) {
+        expiry_key(ek, old_t, dh);
+        TRY(del(r, IX_EXPIRY, ek, sizeof ek));
+    }
+    mdw_ix_enc_reset(&r->enc);
+    mdw_ix_enc_u8(&r->enc, (uint8_t)vis);
+    mdw_ix_enc_i64(&r->enc, seq);
+    mdw_ix_enc_i64(&r->enc, t);
+    mdw_ix_enc_cstr(&r->enc, ev->status ? ev->status : (ev->active ? "active" : "inactive"));
+    mdw_ix_enc_cstr(&r->enc, ev->did);
+    TRY(put_enc(r, IX_ACCOUNTS, dh, MDW_IX_H));
+    /* An active account's entry only matters against reordering: it expires with retention. */
+    if (vis) {
+        expiry_key(ek, t, dh);
+        TRY(put(r, IX_EXPIRY, ek, sizeof ek, &tid, 1));
+    }
+    if (vis != old_vis) {
+        kvlist l;
+        TRY(collect(r, IX_AUTHOR_POSTS, dh, MDW_IX_H, 0, &l));
+        for (size_t i = 0; i < l.n && !rc; i++) {
+            const uint8_t *h = l.a[i].k + MDW_IX_H + 4;
+            post p;
+            if ((rc = post_load(r, h, &p)) == 0 && p.found && str_eq(p.author, ev->did) &&
+                (rc = post_unplace(r, h, &p)) == 0)
+                rc = post_place(r, h, &p);
+            post_free(&p);
+        }
+        kvlist_free(&l);
+        TRY(rc);
+    }
+    return applied(res, vis ? "account_visible" : "account_hidden");
+}
+
+/* ---- entry points ---- */
+
+int mdw_rules_apply(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
+{
+    res->outcome = MDW_RULE_SKIPPED;
+    res->reason = "other_kind";
+    if (ev->kind == MDW_EV_ACCOUNT)
+        return apply_account(r, ev, res);
+    if (ev->kind != MDW_EV_COMMIT)
+        return 0;
+    const char *col = ev->collection;
+    if (!strcmp(col, "app.bsky.feed.post"))
+        return apply_post(r, ev, res);
+    if (!strcmp(col, "net.atrarium.community.config"))
+        return apply_config(r, ev, res);
+    if (!strcmp(col, "net.atrarium.community.membership"))
+        return apply_membership(r, ev, res);
+    if (!strcmp(col, "net.atrarium.moderation.action"))
+        return apply_action(r, ev, res);
+    res->reason = strncmp(col, "net.atrarium.", 13) == 0 ? "unknown_atrarium" : "other_collection";
+    return 0;
+}
+
+int mdw_rules_new(mdw_rules **out, mdw_index *ix, mdw_clock *clock, int64_t retention_us)
+{
+    mdw_rules *r = xcalloc(1, sizeof *r);
+    r->tc = xcalloc(TAGCACHE_SLOTS, sizeof *r->tc);
+    r->ix = ix;
+    r->clock = clock ? clock : mdw_clock_real();
+    r->retention_us = retention_us;
+    int rc = mdw_tagger_new(&r->tagger);
+    if (rc) {
+        free(r->tc);
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void mdw_rules_free(mdw_rules *r)
+{
+    if (!r)
+        return;
+    if (r->txn)
+        mdb_txn_abort(r->txn);
+    mdw_tagger_free(r->tagger);
+    mdw_ix_enc_release(&r->enc);
+    tagcache_clear(r);
+    free(r->tc);
+    free(r);
+}
+
+int mdw_rules_begin(mdw_rules *r)
+{
+    if (r->ix->readonly)
+        return MDW_EDENIED;
+    int rc = mdb_txn_begin(r->ix->env, NULL, 0, &r->txn);
+    if (rc == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize(r->ix->env, 0);
+        rc = mdb_txn_begin(r->ix->env, NULL, 0, &r->txn);
+    }
+    if (rc) {
+        r->txn = NULL;
+        return lmdb_rc(rc, "txn_begin");
+    }
+    r->now = mdw_clock_now_us(r->clock);
+    r->cutoff = r->retention_us > 0 ? r->now - r->retention_us : INT64_MIN;
+    r->tomb_delta = 0;
+    return 0;
+}
+
+void mdw_rules_abort(mdw_rules *r)
+{
+    if (r->txn)
+        mdb_txn_abort(r->txn);
+    r->txn = NULL;
+    tagcache_clear(r); /* it may hold what the aborted transaction wrote */
+}
+
+static int meta_put_u64(mdw_rules *r, const char *name, uint64_t v)
+{
+    uint8_t b[8];
+    mdw_ix_put_be64(b, v);
+    return put(r, IX_META, name, strlen(name), b, 8);
+}
+
+int mdw_rules_commit(mdw_rules *r, uint64_t last_seq)
+{
+    int rc = 0;
+    if (last_seq)
+        rc = meta_put_u64(r, "last_seq", last_seq);
+    if (!rc)
+        rc = meta_put_u64(r, "retention_us", (uint64_t)r->retention_us);
+    if (!rc && r->tomb_delta) {
+        MDB_val v;
+        uint64_t n = 0;
+        if (get(r, IX_META, "tombstones", 10, &v) == 0 && v.mv_size == 8)
+            n = mdw_ix_get_be64(v.mv_data);
+        rc = meta_put_u64(r, "tombstones", (uint64_t)((int64_t)n + r->tomb_delta));
+    }
+    if (rc) {
+        mdw_rules_abort(r);
+        return rc;
+    }
+    rc = mdb_txn_commit(r->txn);
+    r->txn = NULL;
+    return rc ? lmdb_rc(rc, "commit") : 0;
+}
+
+int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
+{
+    *nposts = *nrecords = 0;
+    if (r->cutoff == INT64_MIN)
+        return 0;
+    /* Posts: per tag, the oldest entries of tag_posts, up to the cutoff. */
+    kvlist old = {0};
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(r->txn, DBI(IX_TAG_POSTS), &cur);
+    if (rc)
+        return lmdb_rc(rc, "cursor");
+    uint8_t seek[4 + 8 + MDW_IX_H] = {0};
+    uint64_t cut = mdw_ix_sk_enc(r->cutoff);
+    for (;;) {
+        MDB_val k = {sizeof seek, seek}, v;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        uint8_t tag[4];
+        if (rc || k.mv_size != sizeof seek)
+            break;
+        memcpy(tag, k.mv_data, 4);
+        while (rc == 0 && k.mv_size == sizeof seek && !memcmp(k.mv_data, tag, 4) &&
+               mdw_ix_get_be64((const uint8_t *)k.mv_data + 4) < cut) {
+            if (old.n == old.cap) {
+                old.cap = old.cap ? old.cap * 2 : 64;
+                old.a = xrealloc(old.a, old.cap * sizeof *old.a);
+            }
+            old.a[old.n].k = xmemdup((const uint8_t *)k.mv_data + 12, MDW_IX_H);
+            old.a[old.n].kn = MDW_IX_H;
+            old.a[old.n++].v = NULL;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        /* Next tag: tag + 1 (stop after ffffffff). */
+        uint32_t t =
+            (uint32_t)tag[0] << 24 | (uint32_t)tag[1] << 16 | (uint32_t)tag[2] << 8 | tag[3];
+        if (t == UINT32_MAX)
+            break;
+        t++;
+        memset(seek, 0, sizeof seek);
+        seek[0] = (uint8_t)(t >> 24);
+        seek[1] = (uint8_t)(t >> 16);
+        seek[2] = (uint8_t)(t >> 8);
+        seek[3] = (uint8_t)t;
+    }
+    mdb_cursor_close(cur);
+    rc = 0;
+    for (size_t i = 0; i < old.n && !rc; i++) {
+        post p;
+        if ((rc = post_load(r, old.a[i].k, &p)) == 0 && p.found) {
+            rec c;
+            int lr = rec_load(r, old.a[i].k, p.uri, &c);
+            rc = post_remove(r, old.a[i].k, &p);
+            if (!rc && lr == 0 && c.found && c.state == IX_STATE_LIVE)
+                rc = del(r, IX_RECORDS, old.a[i].k, MDW_IX_H);
+            else if (lr < 0)
+                rc = lr;
+            rec_free(&c);
+            (*nposts)++;
+        }
+        post_free(&p);
+    }
+    kvlist_free(&old);
+    TRY(rc);
+    /* Tombstones, unseen-post revs, active-account entries past the cutoff. */
+    kvlist ex = {0};
+    if ((rc = mdb_cursor_open(r->txn, DBI(IX_EXPIRY), &cur)))
+        return lmdb_rc(rc, "cursor");
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+         rc == 0 && k.mv_size == 8 + MDW_IX_H && mdw_ix_get_be64(k.mv_data) < cut;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (ex.n == ex.cap) {
+            ex.cap = ex.cap ? ex.cap * 2 : 64;
+            ex.a = xrealloc(ex.a, ex.cap * sizeof *ex.a);
+        }
+        ex.a[ex.n].k = xmemdup(k.mv_data, k.mv_size);
+        ex.a[ex.n].kn = k.mv_size;
+        ex.a[ex.n].v = xmemdup(v.mv_data, v.mv_size ? v.mv_size : 1);
+        ex.a[ex.n++].vn = v.mv_size;
+    }
+    mdb_cursor_close(cur);
+    rc = 0;
+    for (size_t i = 0; i < ex.n && !rc; i++) {
+        const uint8_t *h = ex.a[i].k + 8;
+        int64_t t = mdw_ix_sk_dec(mdw_ix_get_be64(ex.a[i].k));
+        uint8_t which = ex.a[i].vn ? ex.a[i].v[0] : 0;
+        MDB_val val;
+        if (which == IX_EXP_RECORD && get(r, IX_RECORDS, h, MDW_IX_H, &val) == 0) {
+            mdw_ix_dec d;
+            mdw_ix_dec_init(&d, &val);
+            mdw_ix_dec_u8(&d);
+            uint8_t state = mdw_ix_dec_u8(&d);
+            int64_t first = mdw_ix_dec_i64(&d);
+            mdw_ix_str rev = mdw_ix_dec_str(&d);
+            char rv[MDW_MAX_REV_BYTES + 1] = "";
+            if (!d.err && rev.n <= MDW_MAX_REV_BYTES)
+                memcpy(rv, rev.p, rev.n);
+            if (!d.err && state != IX_STATE_LIVE && exp_time(rv, first) == t) {
+                if (state == IX_STATE_TOMB)
+                    r->tomb_delta--;
+                rc = del(r, IX_RECORDS, h, MDW_IX_H);
+                (*nrecords)++;
+            }
+        } else if (which == IX_EXP_ACCOUNT && get(r, IX_ACCOUNTS, h, MDW_IX_H, &val) == 0) {
+            mdw_ix_dec d;
+            mdw_ix_dec_init(&d, &val);
+            uint8_t vis = mdw_ix_dec_u8(&d);
+            mdw_ix_dec_i64(&d);
+            int64_t at = mdw_ix_dec_i64(&d);
+            if (!d.err && vis && at == t)
+                rc = del(r, IX_ACCOUNTS, h, MDW_IX_H);
+        }
+        if (!rc)
+            rc = del(r, IX_EXPIRY, ex.a[i].k, ex.a[i].kn);
+    }
+    kvlist_free(&ex);
+    return rc;
+}
+
+int mdw_index_last_seq(mdw_index *ix, uint64_t *seq)
+{
+    *seq = 0;
+    MDB_txn *txn;
+    int rc = mdw_ix_rtxn(ix, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {8, (void *)"last_seq"}, v;
+    if (mdb_get(txn, ix->dbi[IX_META], &k, &v) == 0 && v.mv_size == 8)
+        *seq = mdw_ix_get_be64(v.mv_data);
+    mdb_txn_abort(txn);
+    return 0;
+}

@@ -1,0 +1,470 @@
+/*
+** tests/test_processor.c — the processing stage end to end over the real
+** queue (LMDB), the real lexicon validator and a real index: events go in
+** with mdw_queue_append, come out as feeds. Invalid records are refused and
+** counted, malformed events become dead letters with their error, a crash
+** between index commit and ack does not apply twice, one processor per data
+** directory, the thread is woken by appends (not a timer), retention is
+** swept periodically, and real Jetstream events decode without a dead letter.
+*/
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "tests/test.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "processor/processor.h"
+#include "queue/queue.h"
+#include "tests/test_processor_helpers.h"
+#include "common/banned.h"
+
+#define URI_MAX 256
+
+typedef struct pfx {
+    fx f; /* index + event builders (its rules object is unused here) */
+    mdw_queue *q;
+    mdw_processor *p;
+    mdw_processor_cfg cfg;
+    char data[512];
+} pfx;
+
+static int pfx_open(pfx *x, const char *tmp)
+{
+    memset(x, 0, sizeof *x);
+    snprintf(x->data, sizeof x->data, "%s", tmp);
+    int rc = fx_open(&x->f, tmp);
+    if (rc)
+        return rc;
+    char qdir[600];
+    snprintf(qdir, sizeof qdir, "%s/queue", tmp);
+    mdw_queue_opts qo;
+    mdw_queue_opts_default(&qo);
+    qo.nosync = 1;
+    qo.map_bytes = 64u << 20;
+    qo.max_attempts = 3;
+    if ((rc = mdw_queue_open(&x->q, qdir, &qo)))
+        return rc;
+    x->cfg.data_dir = x->data;
+    x->cfg.retention_us = RETENTION_US;
+    x->cfg.sweep_interval_us = 600LL * 1000000;
+    x->cfg.batch = 64;
+    return 0;
+}
+
+static void pfx_close(pfx *x)
+{
+    mdw_processor_close(x->p);
+    x->p = NULL;
+    mdw_queue_close(x->q);
+    fx_close(&x->f);
+}
+
+/* Appends the captured events of x->f to the queue (one append) and clears them. */
+static int pfx_flush(pfx *x)
+{
+    mdw_queue_event *ev = xcalloc(x->f.ncap + 1, sizeof *ev);
+    for (size_t i = 0; i < x->f.ncap; i++) {
+        ev[i].data = x->f.cap[i];
+        ev[i].len = strlen(x->f.cap[i]);
+        ev[i].time_us = x->f.t;
+    }
+    int rc = mdw_queue_append(x->q, MDW_SOURCE_TEST, ev, x->f.ncap, x->f.t);
+    free(ev);
+    for (size_t i = 0; i < x->f.ncap; i++)
+        free(x->f.cap[i]);
+    x->f.ncap = 0;
+    return rc;
+}
+
+static int pfx_append_raw(pfx *x, const char *s)
+{
+    mdw_queue_event ev = {s, strlen(s), x->f.t};
+    return mdw_queue_append(x->q, MDW_SOURCE_TEST, &ev, 1, x->f.t);
+}
+
+/* Steps until the queue is empty. */
+static int pfx_drain(pfx *x)
+{
+    for (int i = 0; i < 10000; i++) {
+        size_t n;
+        int rc = mdw_processor_step(x->p, &n);
+        if (rc)
+            return rc;
+        if (n == 0)
+            return 0;
+    }
+    return -1;
+}
+
+TEST(queue_to_feed)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    fx *f = &x.f;
+    f->capturing = 1;
+    char curi[URI_MAX], p[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    fx_join(f, ALICE, curi, "member", 1, NULL, 0);
+    fx_post(f, ALICE, "hello #atr_" TAG, p, sizeof p);
+    fx_post(f, BOB, "not a member #atr_" TAG, NULL, 0);
+    ASSERT_OK(pfx_flush(&x));
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    ASSERT_OK(pfx_drain(&x));
+    char *feed = fx_feed(f, OWNER, TAG);
+    ASSERT_STREQ(feed, p);
+    free(feed);
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.applied, 4);
+    ASSERT_EQ(st.refused + st.dead, 0);
+    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    mdw_index_stats is;
+    ASSERT_OK(mdw_index_stats_get(f->ix, &is));
+    ASSERT_EQ(is.last_applied_seq, st.last_seq);
+    ASSERT(st.last_seq >= 4);
+    pfx_close(&x);
+}
+
+TEST(invalid_records_refused_and_counted)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    fx *f = &x.f;
+    int64_t before_lex =
+        mdw_metrics_counter_value("meadow_processor_rule_total", "rule=\"lexicon\"");
+    f->capturing = 1;
+    char curi[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    /* application rule: hashtag form */
+    char rkey[14];
+    fx_rkey(f, rkey);
+    fx_run(f, fx_commit(f, OWNER, "net.atrarium.community.config", rkey, "create",
+                        fx_config_record(f, "#atr_0123ABCD", "bad hashtag")));
+    /* lexicon: membership without role, with a bad community URI */
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "$type", "net.atrarium.community.membership");
+    cJSON_AddStringToObject(m, "community", curi);
+    cJSON_AddStringToObject(m, "joinedAt", "2026-11-22T00:00:00.000Z");
+    fx_rkey(f, rkey);
+    fx_run(f, fx_commit(f, ALICE, "net.atrarium.community.membership", rkey, "create", m));
+    m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "$type", "net.atrarium.community.membership");
+    cJSON_AddStringToObject(m, "community", "not an at-uri");
+    cJSON_AddStringToObject(m, "role", "member");
+    cJSON_AddStringToObject(m, "joinedAt", "2026-11-22T00:00:00.000Z");
+    fx_rkey(f, rkey);
+    fx_run(f, fx_commit(f, ALICE, "net.atrarium.community.membership", rkey, "create", m));
+    /* lexicon: unknown action */
+    fx_mod(f, OWNER, curi, "delete_everything", ALICE, NULL, 0);
+    ASSERT_OK(pfx_flush(&x));
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    ASSERT_OK(pfx_drain(&x));
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.applied, 1);
+    ASSERT_EQ(st.refused, 4);
+    ASSERT_EQ(st.refused_app, 1);
+    ASSERT_EQ(st.refused_lexicon, 3);
+    ASSERT_EQ(st.dead, 0);
+    ASSERT_EQ(mdw_queue_depth(x.q), 0); /* acked: refused records are not retried */
+    ASSERT_EQ(mdw_metrics_counter_value("meadow_processor_rule_total", "rule=\"lexicon\""),
+              before_lex + 3);
+    char *feed = fx_feed(f, OWNER, TAG);
+    ASSERT_STREQ(feed, "");
+    free(feed);
+    pfx_close(&x);
+}
+
+typedef struct dead_seen {
+    int n;
+    char errs[8][256];
+} dead_seen;
+
+static int on_dead(void *ctx, uint64_t seq, uint32_t attempts, const char *error, const char *data,
+                   size_t len)
+{
+    dead_seen *d = ctx;
+    if (d->n < 8)
+        snprintf(d->errs[d->n], sizeof d->errs[0], "%s", error ? error : "");
+    d->n++;
+    return 0;
+}
+
+TEST(malformed_events_go_to_dead_letters)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    ASSERT_OK(pfx_append_raw(&x, "{\"did\":\"did:plc:x\",\"kind\":\"commit\",\"commit\":{"));
+    ASSERT_OK(pfx_append_raw(&x, "[1,2,3]"));
+    ASSERT_OK(pfx_append_raw(&x, "{\"kind\":\"commit\"}"));
+    ASSERT_OK(pfx_append_raw(&x, "{\"did\":\"did:plc:x\",\"kind\":\"commit\",\"commit\":"
+                                 "{\"operation\":\"create\",\"collection\":\"app.bsky.feed.post\","
+                                 "\"rkey\":\"3k\"}}"));
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, x.f.ix, &x.f.clk));
+    ASSERT_OK(pfx_drain(&x));
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.dead, 4);
+    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    dead_seen d = {0};
+    ASSERT_OK(mdw_queue_dead_list(x.q, on_dead, &d));
+    ASSERT_EQ(d.n, 4);
+    ASSERT_CONTAINS(d.errs[0], "malformed JSON");
+    ASSERT_CONTAINS(d.errs[1], "not a JSON object");
+    ASSERT_CONTAINS(d.errs[2], "did");
+    ASSERT_CONTAINS(d.errs[3], "record");
+    pfx_close(&x);
+}
+
+/*
+** A crash after the index commit and before the ack: simulated by applying
+** a claimed batch through the rule engine with its last seq, without acking.
+** The processor then acks those events without applying them again.
+*/
+TEST(crash_between_commit_and_ack_not_applied_twice)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    fx *f = &x.f;
+    f->capturing = 1;
+    char curi[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    for (int i = 0; i < 5; i++)
+        fx_post(f, OWNER, "#atr_" TAG, NULL, 0);
+    ASSERT_OK(pfx_flush(&x));
+    mdw_queue_batch b;
+    mdw_queue_batch_init(&b);
+    ASSERT_OK(mdw_queue_claim(x.q, 0, 100, &b));
+    ASSERT_EQ(b.n, 6);
+    ASSERT_OK(mdw_rules_begin(f->r));
+    for (size_t i = 0; i < b.n; i++) {
+        mdw_event ev;
+        char err[128];
+        mdw_rules_result res;
+        ASSERT_OK(mdw_event_parse(&ev, b.items[i].data, b.items[i].len, err, sizeof err));
+        ASSERT_OK(mdw_rules_apply(f->r, &ev, &res));
+        mdw_event_release(&ev);
+    }
+    ASSERT_OK(mdw_rules_commit(f->r, b.items[b.n - 1].seq));
+    mdw_queue_batch_release(&b);
+    /* "restart" */
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    ASSERT_OK(pfx_drain(&x));
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.replayed, 6);
+    ASSERT_EQ(st.applied + st.noop, 0);
+    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    char *feed = fx_feed(f, OWNER, TAG);
+    int n = 0;
+    for (char *s = feed; (s = strstr(s, "at://")); s++)
+        n++;
+    free(feed);
+    ASSERT_EQ(n, 5);
+    pfx_close(&x);
+}
+
+TEST(one_processor_per_data_dir)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    mdw_processor *second = NULL;
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, x.f.ix, &x.f.clk));
+    ASSERT_EQ(mdw_processor_open(&second, &x.cfg, x.q, x.f.ix, &x.f.clk), MDW_ELOCKED);
+    ASSERT(second == NULL);
+    mdw_processor_close(x.p);
+    x.p = NULL;
+    ASSERT_OK(mdw_processor_open(&second, &x.cfg, x.q, x.f.ix, &x.f.clk));
+    mdw_processor_close(second);
+    pfx_close(&x);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/*
+** The thread's wait has a 60 s timeout here: the post shows up within
+** seconds only because the append woke it. Stop finishes and joins.
+*/
+TEST(thread_woken_by_append_and_stops)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    fx *f = &x.f;
+    x.cfg.wait_max_ms = 60000;
+    ASSERT_OK(mdw_processor_start(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    sleep_ms(100); /* let it block in the wait */
+    f->capturing = 1;
+    char curi[URI_MAX], p[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    fx_post(f, OWNER, "#atr_" TAG, p, sizeof p);
+    int64_t t0 = mono_ms();
+    ASSERT_OK(pfx_flush(&x));
+    char *feed = NULL;
+    while (mono_ms() - t0 < 10000) {
+        free(feed);
+        feed = fx_feed(f, OWNER, TAG);
+        if (!strcmp(feed, p))
+            break;
+        sleep_ms(5);
+    }
+    int64_t took = mono_ms() - t0;
+    int ok = feed && !strcmp(feed, p);
+    free(feed);
+    ASSERT_OK(mdw_processor_stop(x.p));
+    x.p = NULL;
+    ASSERT(ok);
+    ASSERT_MSG(took < 10000, "took %lld ms", (long long)took);
+    pfx_close(&x);
+}
+
+/* The running loop sweeps when sweep_interval has passed on the (fake) clock. */
+TEST(retention_swept_periodically)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    fx *f = &x.f;
+    x.cfg.wait_max_ms = 20;
+    x.cfg.sweep_interval_us = 10LL * 1000000;
+    f->capturing = 1;
+    char curi[URI_MAX], p[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    fx_post(f, OWNER, "#atr_" TAG, p, sizeof p);
+    ASSERT_OK(pfx_flush(&x));
+    ASSERT_OK(mdw_processor_start(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    mdw_index_stats st = {0};
+    for (int i = 0; i < 500 && st.posts != 1; i++) {
+        sleep_ms(10);
+        ASSERT_OK(mdw_index_stats_get(f->ix, &st));
+    }
+    ASSERT_EQ(st.posts, 1);
+    mdw_clock_fake_advance(&f->clk, 8 * DAY_US);
+    for (int i = 0; i < 500 && st.posts != 0; i++) {
+        sleep_ms(10);
+        ASSERT_OK(mdw_index_stats_get(f->ix, &st));
+    }
+    mdw_processor_stats ps;
+    mdw_processor_stats_get(x.p, &ps);
+    ASSERT_OK(mdw_processor_stop(x.p));
+    x.p = NULL;
+    ASSERT_EQ(st.posts, 0);
+    ASSERT_EQ(ps.swept_posts, 1);
+    pfx_close(&x);
+}
+
+static size_t append_file_lines(pfx *x, const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, fp)) > 0) {
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len && pfx_append_raw(x, line) == 0)
+            n++;
+    }
+    free(line);
+    fclose(fp);
+    return n;
+}
+
+/* Real Jetstream output (shared corpus): every event decodes; nothing is dead-lettered. */
+TEST(real_jetstream_events_decode)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    const char *base = "../shared/testdata/atproto-corpus";
+    char p1[600], p2[600];
+    snprintf(p1, sizeof p1, "%s/jetstream_golden_10.jsonl", base);
+    snprintf(p2, sizeof p2, "%s/jetstream_expected_first100.jsonl", base);
+    size_t n = append_file_lines(&x, p1) + append_file_lines(&x, p2);
+    ASSERT_EQ(n, 110);
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, x.f.ix, &x.f.clk));
+    ASSERT_OK(pfx_drain(&x));
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.dead, 0);
+    ASSERT_EQ(st.applied + st.noop + st.skipped + st.refused, 110);
+    ASSERT(st.skipped > 50); /* likes, follows, reposts, identity... */
+    ASSERT(st.applied > 0);  /* posts (untagged) and the account event */
+    pfx_close(&x);
+}
+
+/*
+** A full index map is not the events' fault: the batch stays in the queue
+** with no attempt counted (nothing dead-lettered), and a bigger map after a
+** restart takes it.
+*/
+TEST(index_full_keeps_events)
+{
+    pfx x;
+    const char *tmp = TEST_TMPDIR();
+    ASSERT_OK(pfx_open(&x, tmp));
+    fx *f = &x.f;
+    f->capturing = 1;
+    char curi[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    for (int i = 0; i < 3000; i++)
+        fx_post(f, OWNER, "a post long enough to fill pages quickly #atr_" TAG, NULL, 0);
+    ASSERT_OK(pfx_flush(&x));
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/small", tmp);
+    mdw_index *small = NULL;
+    mdw_index_opts o = {0};
+    o.nosync = 1;
+    o.map_bytes = 512u << 10;
+    o.clock = &f->clk;
+    ASSERT_OK(mdw_index_open(&small, dir, &o));
+    x.cfg.batch = 5000;
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, small, &f->clk));
+    size_t n;
+    ASSERT_EQ(mdw_processor_step(x.p, &n), MDW_EFULL);
+    ASSERT_EQ(mdw_queue_depth(x.q), 3001);
+    dead_seen d = {0};
+    ASSERT_OK(mdw_queue_dead_list(x.q, on_dead, &d));
+    ASSERT_EQ(d.n, 0);
+    mdw_processor_close(x.p);
+    x.p = NULL;
+    mdw_index_close(small);
+    o.map_bytes = 64u << 20;
+    ASSERT_OK(mdw_index_open(&small, dir, &o));
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, small, &f->clk));
+    ASSERT_OK(pfx_drain(&x));
+    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.applied, 3001);
+    mdw_processor_close(x.p);
+    x.p = NULL;
+    mdw_index_close(small);
+    pfx_close(&x);
+}
+
+int main(void)
+{
+    mdw_log_set_level(MDW_LOG_OFF);
+    RUN(queue_to_feed);
+    RUN(invalid_records_refused_and_counted);
+    RUN(malformed_events_go_to_dead_letters);
+    RUN(crash_between_commit_and_ack_not_applied_twice);
+    RUN(one_processor_per_data_dir);
+    RUN(thread_woken_by_append_and_stops);
+    RUN(retention_swept_periodically);
+    RUN(real_jetstream_events_decode);
+    RUN(index_full_keeps_events);
+    return TEST_REPORT();
+}

@@ -1,7 +1,51 @@
+/*
+** cmd/cmd_firehose.c — `meadow firehose`: the ingest stage alone. Opens
+** <data>/queue with the queue_* settings and runs the configured source
+** (firehose/firehose.h) until SIGINT/SIGTERM, then flushes the open batch and
+** the cursor and exits 0. Network failures never end it: the client retries
+** with backoff.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "cmd/commands.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/stop.h"
+#include "firehose/firehose.h"
+#include "queue/queue.h"
 #include "common/banned.h"
 
 int mdw_cmd_firehose(const mdw_config *cfg, int argc, char **argv)
 {
-    return mdw_cmd_unbuilt("meadow firehose");
+    if (argc > 1) {
+        fprintf(stderr, "usage: meadow [--setting value ...] firehose\n");
+        return 2;
+    }
+    int rc = mdw_stop_install();
+    if (rc) {
+        fprintf(stderr, "meadow firehose: cannot install signal handlers: %s\n", mdw_strerror(rc));
+        return 1;
+    }
+    char *dir = mdw_queue_dir(cfg);
+    mdw_queue_opts qo;
+    mdw_queue_opts_from_config(&qo, cfg);
+    mdw_queue *q;
+    rc = mdw_queue_open(&q, dir, &qo);
+    if (rc) {
+        fprintf(stderr, "meadow firehose: cannot open queue %s: %s\n", dir, mdw_strerror(rc));
+        free(dir);
+        return 1;
+    }
+    mdw_info("firehose", "starting", "queue=%s source=%s", dir, cfg->source);
+    rc = mdw_firehose_run(cfg, q, mdw_clock_real());
+    mdw_queue_close(q);
+    free(dir);
+    if (rc) {
+        fprintf(stderr, "meadow firehose: %s\n", mdw_strerror(rc));
+        return 1;
+    }
+    return 0;
 }

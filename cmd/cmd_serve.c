@@ -1,7 +1,105 @@
+/*
+** cmd/cmd_serve.c — `meadow serve`: every stage in one process.
+**
+** Opens <data>/queue and <data>/index once (LMDB allows one open per
+** process; the handles are shared by the threads), then starts the processor
+** thread, the feed server's threads and the firehose thread. On SIGINT or
+** SIGTERM it stops them in data-flow order: ingest first (the open batch and
+** the cursor are flushed to the queue), then the processor (it finishes the
+** batch in hand), then the HTTP server (in-flight requests finish), and closes
+** LMDB. Anything still queued is processed on the next start.
+*/
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cmd/commands.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/stop.h"
+#include "feedgen/feedgen.h"
+#include "firehose/firehose.h"
+#include "index/index.h"
+#include "processor/processor.h"
+#include "queue/queue.h"
 #include "common/banned.h"
 
 int mdw_cmd_serve(const mdw_config *cfg, int argc, char **argv)
 {
-    return mdw_cmd_unbuilt("meadow serve");
+    if (argc > 1) {
+        fprintf(stderr, "usage: meadow serve (settings: meadow --print-config)\n");
+        return 2;
+    }
+    mdw_clock *clock = mdw_clock_real();
+    mdw_stop_install();
+
+    int rc = 0, exit_code = 1;
+    mdw_queue *q = NULL;
+    mdw_index *ix = NULL;
+    mdw_processor *proc = NULL;
+    mdw_feedgen *fg = NULL;
+    mdw_firehose *fh = NULL;
+
+    char *qdir = mdw_queue_dir(cfg);
+    mdw_queue_opts qo;
+    mdw_queue_opts_from_config(&qo, cfg);
+    rc = mdw_queue_open(&q, qdir, &qo);
+    if (rc) {
+        mdw_error("serve", "cannot open queue", "dir=%s err=\"%s\"", qdir, mdw_strerror(rc));
+        goto out;
+    }
+    char *idir = xasprintf("%s/index", cfg->data);
+    mdw_index_opts io = {0};
+    io.map_bytes = (size_t)cfg->index_map_mb << 20;
+    rc = mdw_index_open(&ix, idir, &io);
+    if (rc)
+        mdw_error("serve", "cannot open index", "dir=%s err=\"%s\"", idir, mdw_strerror(rc));
+    free(idir);
+    if (rc)
+        goto out;
+
+    mdw_processor_cfg pc;
+    mdw_processor_cfg_from_config(&pc, cfg);
+    rc = mdw_processor_start(&proc, &pc, q, ix, clock);
+    if (rc) {
+        mdw_error("serve", "cannot start processor", "err=\"%s\"", mdw_strerror(rc));
+        goto out;
+    }
+    rc = mdw_feedgen_start(&fg, cfg, ix, clock);
+    if (rc) {
+        mdw_error("serve", "cannot start feed server", "err=\"%s\"", mdw_strerror(rc));
+        goto out;
+    }
+    rc = mdw_firehose_start(&fh, cfg, q, clock);
+    if (rc) {
+        mdw_error("serve", "cannot start firehose", "err=\"%s\"", mdw_strerror(rc));
+        goto out;
+    }
+    mdw_info("serve", "serving", "data=%s bind=%s port=%d source=%s", cfg->data, cfg->bind,
+             mdw_feedgen_port(fg), cfg->source);
+
+    while (!mdw_stop_requested()) {
+        struct pollfd p = {.fd = mdw_stop_fd(), .events = POLLIN};
+        if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+            break;
+    }
+    mdw_info("serve", "stopping", NULL);
+    exit_code = 0;
+
+out:
+    if (fh && mdw_firehose_stop(fh))
+        exit_code = 1;
+    if (proc && mdw_processor_stop(proc))
+        exit_code = 1;
+    mdw_feedgen_stop(fg);
+    mdw_index_close(ix);
+    mdw_queue_close(q);
+    free(qdir);
+    if (exit_code == 0)
+        mdw_info("serve", "stopped", NULL);
+    return exit_code;
 }

@@ -56,4 +56,6 @@
     X(identifier, STR, "", 0, 0, NULL, "handle or DID the CLI logs in as")                         \
     X(app_password_file, STR, "", 0, 0, NULL,                                                      \
       "file (mode 0600) holding the app password; else MEADOW_APP_PASSWORD")                       \
-    X(session_file, STR, "", 0, 0, NULL, "cached PDS session (0600); empty = <data>/session.json")
+    X(session_file, STR, "", 0, 0, NULL, "cached PDS session (0600); empty = <data>/session.json") \
+    X(pds_timeout_s, INT, "30", 1, 3600, NULL, "timeout of one PDS / PLC request")                 \
+    X(pds_retries, INT, "3", 0, 20, NULL, "retries of a PDS request after 429, 5xx or no answer")

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# getFeedSkeleton under load: wrk against `meadow feedgen` serving a community
+# of 100,000 posts (limit 50, cursors spread across the whole feed, picked
+# round-robin by a wrk Lua script), beside the same server's /xrpc/_health
+# measured in the same run. Prints req/s and p99 with the ratios to health.
+# Goals: feed >= 80% of health's req/s, feed p99 <= 1.5x health's p99.
+# Bounded: BENCH_FEED_SECONDS (default 10) per endpoint, in two alternating rounds.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+MEADOW=${MEADOW:-$PWD/$BUILD/meadow}
+TOOLS=${TOOLS:-$PWD/$BUILD/tools}
+SECS=${BENCH_FEED_SECONDS:-10}
+POSTS=${BENCH_FEED_POSTS:-100000}
+CONNS=${BENCH_FEED_CONNECTIONS:-64}
+T=$(mktemp -d "${TMPDIR:-/tmp}/meadow-bench-feed-XXXXXX")
+SERVER=
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+
+# The distribution's python starts in 0.2 s; a pyenv shim may take seconds.
+py() { if [ -x /usr/bin/python3 ]; then /usr/bin/python3 "$@"; else python3 "$@"; fi; }
+command -v wrk >/dev/null || { echo "bench_feed: wrk missing (scripts/deps.sh)"; exit 1; }
+OWNER=did:plc:benchfeedowner000000000
+ID=be11c4ed
+FEED="at://$OWNER/app.bsky.feed.generator/$ID"
+mkdir -p "$T/data/index"
+t0=$(date +%s.%N)
+"$TOOLS/feedgen_fill" "$T/data/index" --owner $OWNER --id $ID --posts "$POSTS" --members 20 \
+  --step-ms 500 >/dev/null || exit 1
+printf 'filled %d posts in %.1f s\n' "$POSTS" "$(py -c "print($(date +%s.%N) - $t0)")"
+
+PORT=$(py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+"$MEADOW" feedgen --data "$T/data" --port "$PORT" --http_threads 2 --log_level warn \
+  2>"$T/server.log" &
+SERVER=$!
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.1; done
+BASE="http://127.0.0.1:$PORT"
+FQ=$(py -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$FEED")
+FPATH="/xrpc/app.bsky.feed.getFeedSkeleton?feed=$FQ&limit=50"
+
+# Cursors across the whole feed: walk it with limit 100, keep every 5th
+# cursor (~200 positions, every ~500 posts), plus the first page.
+py - "$BASE$FPATH" "$T/cursors" <<'EOF' || exit 1
+import json, sys, urllib.request
+base, out = sys.argv[1].replace("limit=50", "limit=100"), sys.argv[2]
+cursors, cursor, n, pages = [""], None, 0, 0
+while True:
+    url = base + ("&cursor=" + cursor if cursor else "")
+    j = json.load(urllib.request.urlopen(url))
+    n += len(j["feed"])
+    pages += 1
+    cursor = j.get("cursor")
+    if not cursor:
+        break
+    if pages % 5 == 0:
+        cursors.append(cursor)
+open(out, "w").write("\n".join(cursors) + "\n")
+print(f"walked {n} posts; {len(cursors)} cursors for wrk")
+EOF
+
+cat >"$T/feed.lua" <<EOF
+local cursors = {}
+for line in io.lines("$T/cursors") do cursors[#cursors + 1] = line end
+local i = math.random(#cursors)
+request = function()
+  i = i % #cursors + 1
+  local c = cursors[i]
+  if c == "" then return wrk.format("GET", "$FPATH") end
+  return wrk.format("GET", "$FPATH&cursor=" .. c)
+end
+EOF
+
+# The baseline goes through a Lua request() too, so wrk (sharing the 2 cores
+# with the server) spends the same per request on both sides.
+cat >"$T/health.lua" <<EOF
+request = function() return wrk.format("GET", "/xrpc/_health") end
+EOF
+
+# wrk's text -> "req_per_s p99_ms non2xx"
+run_wrk() {
+  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$@" 2>&1 | py -c '
+import re, sys
+t = sys.stdin.read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", t)
+p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
+print(f"{rps:.0f} {p99:.3f} {bad.group(1) if bad else 0}")
+'
+}
+
+curl -sf "$BASE$FPATH" | py -c 'import json,sys; j=json.load(sys.stdin); assert len(j["feed"]) == 50 and j["cursor"]' \
+  || { echo "bench_feed: feed does not answer 50 posts"; exit 1; }
+# Two rounds, alternating, so a change in the machine's load hits both sides;
+# the figures are the means of the rounds.
+HALF=$(( (SECS + 1) / 2 ))
+SECS=$HALF
+read -r h1_rps h1_p99 h1_bad < <(run_wrk -s "$T/health.lua" "$BASE/xrpc/_health")
+read -r f1_rps f1_p99 f1_bad < <(run_wrk -s "$T/feed.lua" "$BASE$FPATH")
+read -r h2_rps h2_p99 h2_bad < <(run_wrk -s "$T/health.lua" "$BASE/xrpc/_health")
+read -r f2_rps f2_p99 f2_bad < <(run_wrk -s "$T/feed.lua" "$BASE$FPATH")
+mean() { py -c "print(($1 + $2) / 2)"; }
+h_rps=$(mean "$h1_rps" "$h2_rps"); h_p99=$(mean "$h1_p99" "$h2_p99")
+f_rps=$(mean "$f1_rps" "$f2_rps"); f_p99=$(mean "$f1_p99" "$f2_p99")
+h_bad=$((h1_bad + h2_bad)); f_bad=$((f1_bad + f2_bad))
+echo "rounds: health $h1_rps/$h2_rps req/s p99 $h1_p99/$h2_p99 ms; feed $f1_rps/$f2_rps req/s p99 $f1_p99/$f2_p99 ms"
+kill -INT "$SERVER"; wait "$SERVER"; SERVER=
+
+printf '%-44s %12.0f %-10s | baseline %-30s %12.0f %-10s | ratio %.2f (goal >= 0.80)\n' \
+  "getFeedSkeleton limit 50, 100k-post feed" "$f_rps" "req/s" "/xrpc/_health" "$h_rps" "req/s" \
+  "$(py -c "print($f_rps / $h_rps)")"
+printf '%-44s %12.2f %-10s | baseline %-30s %12.2f %-10s | ratio %.2f (goal <= 1.50)\n' \
+  "getFeedSkeleton p99 latency" "$f_p99" "ms" "/xrpc/_health p99" "$h_p99" "ms" \
+  "$(py -c "print($f_p99 / $h_p99)")"
+echo "non-2xx responses: feed $f_bad, health $h_bad; wrk -t2 -c$CONNS, 2 rounds of ${HALF}s per endpoint, server --http_threads 2"
+[ "$f_bad" -eq 0 ] && [ "$h_bad" -eq 0 ]

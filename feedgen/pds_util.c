@@ -1,0 +1,315 @@
+/*
+** feedgen/pds_util.c — the PDS client's pure pieces: record keys, URLs,
+** DID documents, XRPC error text, retry delays, and the owner-only files
+** (app password, session cache). Kept apart from the libcurl code so the
+** unit tests exercise them without a network.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/mem.h"
+#include "feedgen/pds.h"
+#include "common/banned.h"
+
+void mdw_pds_tid(int64_t now_us, char out[14])
+{
+    static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
+    uint16_t clock_id = 0;
+    if (getrandom(&clock_id, sizeof clock_id, 0) != (ssize_t)sizeof clock_id)
+        clock_id = (uint16_t)getpid();
+    /* 1 zero bit, 53 bits of microseconds, 10 bits of clock id (atproto TID). */
+    uint64_t v = ((uint64_t)now_us & ((1ull << 53) - 1)) << 10 | (clock_id & 0x3ffu);
+    for (int i = 12; i >= 0; i--) {
+        out[i] = alphabet[v & 31];
+        v >>= 5;
+    }
+    out[13] = '\0';
+}
+
+int64_t mdw_pds_tid_time_us(const char *rkey)
+{
+    static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
+    if (strlen(rkey) != 13 || !strchr("234567abcdefghij", rkey[0]))
+        return -1;
+    uint64_t v = 0;
+    for (int i = 0; i < 13; i++) {
+        const char *c = memchr(alphabet, rkey[i], 32);
+        if (!c || !rkey[i])
+            return -1;
+        v = v << 5 | (uint64_t)(c - alphabet);
+    }
+    /* The syntax admits a first character up to 'j'; the TID's top bit must be 0. */
+    if (v >> 63)
+        return -1;
+    return (int64_t)(v >> 10);
+}
+
+char *mdw_pds_xrpc_url(const char *base, const char *nsid, const char *query)
+{
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    if (query && *query)
+        return xasprintf("%.*s/xrpc/%s?%s", (int)n, base, nsid, query);
+    return xasprintf("%.*s/xrpc/%s", (int)n, base, nsid);
+}
+
+char *mdw_pds_did_web_url(const char *did)
+{
+    const char *prefix = "did:web:";
+    if (strncmp(did, prefix, strlen(prefix)) != 0)
+        return NULL;
+    const char *host = did + strlen(prefix);
+    /* Only a bare host (an optional %3A-encoded port): paths are not atproto. */
+    if (!*host || strchr(host, ':') || strchr(host, '/'))
+        return NULL;
+    char *decoded = xstrdup(host);
+    char *pct = strstr(decoded, "%3A");
+    if (!pct)
+        pct = strstr(decoded, "%3a");
+    if (pct) {
+        *pct = ':';
+        memmove(pct + 1, pct + 3, strlen(pct + 3) + 1);
+    }
+    for (const char *c = decoded; *c; c++)
+        if (!(*c == '.' || *c == '-' || *c == ':' || (*c >= '0' && *c <= '9') ||
+              (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) {
+            free(decoded);
+            return NULL;
+        }
+    int local = !strcmp(decoded, "localhost") || !strncmp(decoded, "localhost:", 10);
+    char *url = xasprintf("%s://%s/.well-known/did.json", local ? "http" : "https", decoded);
+    free(decoded);
+    return url;
+}
+
+char *mdw_pds_doc_endpoint(const cJSON *doc)
+{
+    const cJSON *services = cJSON_GetObjectItemCaseSensitive(doc, "service");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, services)
+    {
+        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(s, "id");
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(s, "type");
+        const cJSON *ep = cJSON_GetObjectItemCaseSensitive(s, "serviceEndpoint");
+        if (!cJSON_IsString(sid) || !cJSON_IsString(ep))
+            continue;
+        /* The id is "#atproto_pds" or "<did>#atproto_pds". */
+        const char *frag = strchr(sid->valuestring, '#');
+        if (!frag || strcmp(frag, "#atproto_pds") != 0)
+            continue;
+        if (frag != sid->valuestring &&
+            (!cJSON_IsString(id) || strlen(id->valuestring) != (size_t)(frag - sid->valuestring) ||
+             strncmp(id->valuestring, sid->valuestring, (size_t)(frag - sid->valuestring))))
+            continue;
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "AtprotoPersonalDataServer") != 0)
+            continue;
+        const char *u = ep->valuestring;
+        if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
+            continue;
+        return xstrdup(u);
+    }
+    return NULL;
+}
+
+int mdw_pds_parse_at_uri(const char *uri, char **authority, char **collection, char **rkey)
+{
+    if (authority)
+        *authority = NULL;
+    if (collection)
+        *collection = NULL;
+    if (rkey)
+        *rkey = NULL;
+    if (strncmp(uri, "at://", 5) != 0 || strlen(uri) >= 8192)
+        return MDW_EMALFORMED;
+    const char *a = uri + 5;
+    const char *s1 = strchr(a, '/');
+    if (!s1 || s1 == a)
+        return MDW_EMALFORMED;
+    const char *c = s1 + 1;
+    const char *s2 = strchr(c, '/');
+    if (!s2 || s2 == c)
+        return MDW_EMALFORMED;
+    const char *k = s2 + 1;
+    if (!*k || strchr(k, '/') || strchr(k, '?') || strchr(k, '#'))
+        return MDW_EMALFORMED;
+    for (const char *p = uri; *p; p++)
+        if ((unsigned char)*p <= ' ')
+            return MDW_EMALFORMED;
+    if (authority)
+        *authority = xstrndup(a, (size_t)(s1 - a));
+    if (collection)
+        *collection = xstrndup(c, (size_t)(s2 - c));
+    if (rkey)
+        *rkey = xstrdup(k);
+    return 0;
+}
+
+/* Copies s into out (bounded), replacing control characters with '?'. */
+static void copy_clean(char *out, size_t outlen, const char *s, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n && j + 1 < outlen; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[j++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+    }
+    if (outlen)
+        out[j] = '\0';
+}
+
+void mdw_pds_format_error(const char *nsid, long status, const char *body, size_t body_len,
+                          char *out, size_t outlen, char *name, size_t namelen)
+{
+    char ename[128] = "", emsg[400] = "";
+    cJSON *j = body && body_len ? cJSON_ParseWithLength(body, body_len) : NULL;
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
+    if (cJSON_IsString(e))
+        copy_clean(ename, sizeof ename, e->valuestring, strlen(e->valuestring));
+    if (cJSON_IsString(m))
+        copy_clean(emsg, sizeof emsg, m->valuestring, strlen(m->valuestring));
+    cJSON_Delete(j);
+    if (name && namelen)
+        copy_clean(name, namelen, ename, strlen(ename));
+    if (ename[0] && emsg[0])
+        snprintf(out, outlen, "%s: %s: %s (HTTP %ld)", nsid, ename, emsg, status);
+    else if (ename[0] || emsg[0])
+        snprintf(out, outlen, "%s: %s (HTTP %ld)", nsid, ename[0] ? ename : emsg, status);
+    else
+        snprintf(out, outlen, "%s: HTTP %ld with no XRPC error body", nsid, status);
+}
+
+int64_t mdw_pds_retry_delay_ms(int attempt, int64_t now_us, int64_t ratelimit_reset,
+                               int64_t retry_after_s, int64_t backoff_ms, int64_t max_wait_ms,
+                               double jitter)
+{
+    int64_t d;
+    if (ratelimit_reset > 0) {
+        /* The PDS says when the window reopens: wait until then (+ a little). */
+        d = ratelimit_reset * 1000 - now_us / 1000 + 100;
+        if (d < 0)
+            d = 0;
+    } else if (retry_after_s >= 0) {
+        d = retry_after_s * 1000;
+    } else {
+        int shift = attempt > 1 ? attempt - 1 : 0;
+        if (shift > 16)
+            shift = 16;
+        d = backoff_ms << shift;
+        d = (int64_t)((double)d * (0.75 + 0.5 * jitter));
+    }
+    if (d > max_wait_ms)
+        return -1;
+    return d;
+}
+
+int mdw_pds_read_password_file(const char *path, char **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot open app_password_file %s: %s", path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        snprintf(err, errlen, "cannot stat app_password_file %s: %s", path, strerror(e));
+        return -e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(err, errlen, "app_password_file %s is not a regular file", path);
+        return MDW_EDENIED;
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+        close(fd);
+        snprintf(err, errlen,
+                 "app_password_file %s must be owned by you and readable only by you "
+                 "(mode %03o; run chmod 600 %s)",
+                 path, (unsigned)(st.st_mode & 0777), path);
+        return MDW_EDENIED;
+    }
+    char buf[MDW_PDS_MAX_PASSWORD_BYTES + 1];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, sizeof buf - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            explicit_bzero(buf, sizeof buf);
+            snprintf(err, errlen, "cannot read app_password_file %s: %s", path, strerror(e));
+            return -e;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof buf)
+            break;
+    }
+    close(fd);
+    if (n > MDW_PDS_MAX_PASSWORD_BYTES) {
+        explicit_bzero(buf, sizeof buf);
+        snprintf(err, errlen, "app_password_file %s is over %u bytes", path,
+                 (unsigned)MDW_PDS_MAX_PASSWORD_BYTES);
+        return MDW_ETOOBIG;
+    }
+    while (n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        n--;
+    if (n == 0 || memchr(buf, '\0', n)) {
+        explicit_bzero(buf, sizeof buf);
+        snprintf(err, errlen, "app_password_file %s holds no password", path);
+        return MDW_EINVALID;
+    }
+    *out = xstrndup(buf, n);
+    explicit_bzero(buf, sizeof buf);
+    return 0;
+}
+
+int mdw_pds_write_private_file(const char *path, const char *text, size_t len)
+{
+    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return -e;
+    }
+    int rc = 0;
+    if (fchmod(fd, 0600) != 0)
+        rc = -errno;
+    size_t off = 0;
+    while (!rc && off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            rc = -errno;
+        else
+            off += (size_t)w;
+    }
+    if (!rc && fsync(fd) != 0)
+        rc = -errno;
+    if (close(fd) != 0 && !rc)
+        rc = -errno;
+    if (!rc && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}

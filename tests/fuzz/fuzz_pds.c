@@ -1,0 +1,59 @@
+/*
+** tests/fuzz/fuzz_pds.c — libFuzzer target for the PDS client's parsers of
+** outside bytes: XRPC error bodies (mdw_pds_format_error), DID documents
+** (mdw_pds_doc_endpoint), AT-URIs, did:web identifiers, TID record keys.
+** The first byte picks nothing: every input goes through all of them.
+**
+**   make fuzz && build-fuzz/fuzz_pds -max_total_time=60 tests/fuzz/corpus/pds
+*/
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "feedgen/pds.h"
+#include "common/banned.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char out[MDW_PDS_ERR_MAX], name[128];
+    mdw_pds_format_error("m", 400, (const char *)data, size, out, sizeof out, name, sizeof name);
+    if (strlen(out) >= sizeof out || strlen(name) >= sizeof name)
+        abort();
+    for (const char *c = out; *c; c++)
+        if ((unsigned char)*c < 0x20)
+            abort(); /* control characters never reach a terminal */
+
+    cJSON *doc = cJSON_ParseWithLength((const char *)data, size);
+    char *ep = mdw_pds_doc_endpoint(doc);
+    if (ep && strncmp(ep, "https://", 8) != 0 && strncmp(ep, "http://", 7) != 0)
+        abort();
+    free(ep);
+    cJSON_Delete(doc);
+
+    char *s = malloc(size + 1);
+    memcpy(s, data, size);
+    s[size] = '\0';
+    char *a, *c, *k;
+    if (mdw_pds_parse_at_uri(s, &a, &c, &k) == 0) {
+        if (!*a || !*c || !*k || strchr(k, '/'))
+            abort();
+        free(a), free(c), free(k);
+    }
+    char *u = mdw_pds_did_web_url(s);
+    if (u && !strstr(u, "/.well-known/did.json"))
+        abort();
+    free(u);
+    int64_t t = mdw_pds_tid_time_us(s);
+    if (t >= 0) {
+        char back[14];
+        mdw_pds_tid(t, back);
+        if (mdw_pds_tid_time_us(back) != t)
+            abort();
+    }
+    free(s);
+    return 0;
+}

@@ -1,0 +1,87 @@
+/*
+** tests/tools/fh_qtool — inspects and drains a queue directory for the
+** firehose integration tests (independent of `meadow queue`).
+**
+**   fh_qtool dump DIR            every waiting event's bytes, one per line, seq order
+**   fh_qtool drain DIR           claims and acks everything waiting; prints the count
+**   fh_qtool take DIR            dump + ack: prints what it removes
+**   fh_qtool cursor DIR [SRC]    the stored cursor of source SRC (default 1, Jetstream)
+**   fh_qtool depth DIR           events waiting
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "queue/queue.h"
+#include "common/banned.h"
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: fh_qtool dump|drain|take|cursor|depth DIR [SRC]\n");
+        return 2;
+    }
+    mdw_log_set_level(MDW_LOG_WARN);
+    mdw_queue_opts o;
+    mdw_queue_opts_default(&o);
+    o.map_bytes = (size_t)1024 * 1024 * 1024;
+    mdw_queue *q;
+    int rc = mdw_queue_open(&q, argv[2], &o);
+    if (rc) {
+        fprintf(stderr, "fh_qtool: open %s: %s\n", argv[2], mdw_strerror(rc));
+        return 1;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "cursor")) {
+        int64_t c;
+        long src = argc > 3 ? strtol(argv[3], NULL, 10) : MDW_SOURCE_JETSTREAM;
+        rc = mdw_queue_get_cursor(q, (uint8_t)src, &c);
+        if (rc == 0)
+            printf("%lld\n", (long long)c);
+        else
+            printf("none\n");
+        rc = 0;
+    } else if (!strcmp(cmd, "depth")) {
+        printf("%llu\n", (unsigned long long)mdw_queue_depth(q));
+    } else if (!strcmp(cmd, "dump") || !strcmp(cmd, "drain") || !strcmp(cmd, "take")) {
+        int drain = !strcmp(cmd, "drain"), take = !strcmp(cmd, "take");
+        mdw_queue_batch b;
+        mdw_queue_batch_init(&b);
+        uint64_t after = 0, total = 0;
+        for (;;) {
+            rc = mdw_queue_claim(q, after, 1000, &b);
+            if (rc || b.n == 0)
+                break;
+            uint64_t *seqs = xmalloc(b.n * sizeof *seqs);
+            for (size_t i = 0; i < b.n; i++) {
+                seqs[i] = b.items[i].seq;
+                if (!drain) {
+                    fwrite(b.items[i].data, 1, b.items[i].len, stdout);
+                    fputc('\n', stdout);
+                }
+            }
+            after = b.items[b.n - 1].seq;
+            total += b.n;
+            if (drain || take)
+                rc = mdw_queue_ack(q, seqs, b.n);
+            free(seqs);
+            if (rc)
+                break;
+        }
+        mdw_queue_batch_release(&b);
+        if (drain)
+            printf("%llu\n", (unsigned long long)total);
+    } else {
+        fprintf(stderr, "fh_qtool: unknown command %s\n", cmd);
+        rc = MDW_EINVALID;
+    }
+    mdw_queue_close(q);
+    if (rc) {
+        fprintf(stderr, "fh_qtool: %s\n", mdw_strerror(rc));
+        return 1;
+    }
+    return 0;
+}

@@ -105,6 +105,15 @@ typedef struct mdw_jwt {
 int mdw_jwt_parse(const char *token, size_t n, mdw_jwt *out, const char **xrpc_error);
 void mdw_jwt_release(mdw_jwt *j);
 
+/*
+** feedgen's service-auth hook (mdw_feedgen_auth_fn in feedgen/feedgen.h), ctx
+** an mdw_auth: fills res->viewer_did, or res->error and res->message and
+** returns non-zero (the server answers 401).
+*/
+struct mdw_feedgen_auth_result;
+int mdw_auth_feedgen_hook(void *ctx, const char *authorization, const char *lxm,
+                          struct mdw_feedgen_auth_result *res);
+
 /* A short, stable tag of a DID for logs: the first 12 hex digits of SHA-256. */
 void mdw_auth_did_tag(const char *did, char out[13]);
 

@@ -418,7 +418,10 @@ static int dec_item(dec *d, size_t *off, mdw_cbor *out, int depth)
                         (unsigned long long)h.u);
         mdw_cbor inner;
         size_t io = o;
-        int rc = dec_item(d, &o, &inner, depth);
+        /* one level deeper: tag(tag(tag(…))) must hit the cap, not the stack */
+        if (depth >= MDW_MAX_CBOR_DEPTH)
+            return fail(d, MDW_ETOOBIG, *off, "nesting deeper than %d", MDW_MAX_CBOR_DEPTH);
+        int rc = dec_item(d, &o, &inner, depth + 1);
         if (rc)
             return rc;
         if (inner.type != MDW_CBOR_BYTES || inner.len < 2 || inner.v.p[0] != 0x00)

@@ -434,8 +434,9 @@ static int do_commit(fr *f, const mdw_cbor *body)
         return ferr(f, MDW_EMALFORMED, "missing ops");
     if (!blocks || blocks->type != MDW_CBOR_BYTES)
         return ferr(f, MDW_EMALFORMED, "missing blocks");
-    if (too_big && too_big->type == MDW_CBOR_BOOL && too_big->v.u) {
-        /* Legacy: the relay left the blocks out. Nothing to convert. */
+    if (too_big && too_big->type == MDW_CBOR_BOOL && too_big->v.u && blocks->len == 0) {
+        /* Legacy (before Sync 1.1): the relay left the blocks out; nothing to
+        ** convert. With blocks present the flag is ignored (it is not signed). */
         snprintf(f->info->name, sizeof f->info->name, "tooBig");
         return 0;
     }

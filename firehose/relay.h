@@ -31,9 +31,10 @@
 ** skipped and counted in info->ops_failed (first reason in info->err) while
 ** the frame's other ops are still emitted, as Jetstream does.
 **
-** Threading and ownership: no global or static mutable state; every call is
-** independent, so any number of threads may decode at once. The event
-** passed to emit points into buffers that live only during the callback.
+** Threading and ownership: nothing is carried from one call to the next (the
+** only hidden state is common/crypto's per-thread SHA-256 context cache), so
+** any number of threads may decode at once. The event passed to emit points
+** into buffers that live only during the callback.
 */
 #ifndef MDW_RELAY_H
 #define MDW_RELAY_H

@@ -11,6 +11,7 @@
 #define MDW_MAX_FRAME_BYTES      (5u * 1024 * 1024) /* one subscribeRepos frame */
 #define MDW_MAX_RECORD_BYTES     (1u * 1024 * 1024) /* one record, JSON or CBOR */
 #define MDW_MAX_CBOR_DEPTH       64                 /* nesting of DAG-CBOR / JSON */
+#define MDW_MAX_CBOR_ITEMS       500000             /* items in one decoded DAG-CBOR object */
 #define MDW_MAX_DID_BYTES        2048
 #define MDW_MAX_URI_BYTES        8192
 #define MDW_MAX_HTTP_URL_BYTES   8192 /* request line target incl. query */

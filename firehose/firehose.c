@@ -10,11 +10,13 @@
 #include "common/stop.h"
 #include "firehose/ingest.h"
 #include "firehose/jetstream.h"
+#include "firehose/relay_source.h"
 #include "common/banned.h"
 
 struct mdw_firehose {
     mdw_ingest *in;
     mdw_jetstream *js;
+    mdw_relay_source *rs; /* source = relay */
     pthread_t thread;
     int started;
     int result;
@@ -23,19 +25,22 @@ struct mdw_firehose {
 static void fh_free(mdw_firehose *fh)
 {
     mdw_jetstream_free(fh->js);
+    mdw_relay_source_free(fh->rs);
     mdw_ingest_free(fh->in);
     free(fh);
 }
 
 static int fh_new(mdw_firehose **out, const mdw_config *cfg, mdw_queue *q, mdw_clock *clock)
 {
-    if (strcmp(cfg->source, "jetstream") != 0) {
+    int relay = strcmp(cfg->source, "relay") == 0;
+    if (!relay && strcmp(cfg->source, "jetstream") != 0) {
         mdw_error("firehose", "source not available in this build", "source=%s", cfg->source);
         return MDW_EUNIMPL;
     }
     mdw_firehose *fh = xcalloc(1, sizeof *fh);
     mdw_ingest_opts io;
-    mdw_ingest_opts_default(&io, MDW_SOURCE_JETSTREAM, "jetstream");
+    mdw_ingest_opts_default(&io, relay ? MDW_SOURCE_RELAY : MDW_SOURCE_JETSTREAM,
+                            relay ? "relay" : "jetstream");
     mdw_ingest_opts_from_config(&io, cfg);
     io.async = 1;
     int rc = mdw_ingest_new(&fh->in, q, clock, &io);
@@ -43,11 +48,19 @@ static int fh_new(mdw_firehose **out, const mdw_config *cfg, mdw_queue *q, mdw_c
         free(fh);
         return rc;
     }
-    mdw_jetstream_opts jo;
-    rc = mdw_jetstream_opts_from_config(&jo, cfg);
-    if (!rc) {
-        rc = mdw_jetstream_new(&fh->js, &jo, fh->in, clock);
-        mdw_jetstream_opts_release(&jo);
+    if (relay) {
+        mdw_relay_source_opts ro;
+        rc = mdw_relay_source_opts_from_config(&ro, cfg);
+        if (!rc)
+            rc = mdw_relay_source_new(&fh->rs, &ro, fh->in, clock);
+        mdw_relay_source_opts_release(&ro);
+    } else {
+        mdw_jetstream_opts jo;
+        rc = mdw_jetstream_opts_from_config(&jo, cfg);
+        if (!rc) {
+            rc = mdw_jetstream_new(&fh->js, &jo, fh->in, clock);
+            mdw_jetstream_opts_release(&jo);
+        }
     }
     if (rc) {
         fh_free(fh);
@@ -57,10 +70,15 @@ static int fh_new(mdw_firehose **out, const mdw_config *cfg, mdw_queue *q, mdw_c
     return 0;
 }
 
+static int fh_run(mdw_firehose *fh)
+{
+    return fh->rs ? mdw_relay_source_run(fh->rs) : mdw_jetstream_run(fh->js);
+}
+
 static void *fh_main(void *arg)
 {
     mdw_firehose *fh = arg;
-    fh->result = mdw_jetstream_run(fh->js);
+    fh->result = fh_run(fh);
     return NULL;
 }
 
@@ -88,7 +106,10 @@ int mdw_firehose_stop(mdw_firehose *fh)
     if (!fh)
         return 0;
     if (fh->started) {
-        mdw_jetstream_request_stop(fh->js);
+        if (fh->rs)
+            mdw_relay_source_request_stop(fh->rs);
+        else
+            mdw_jetstream_request_stop(fh->js);
         pthread_join(fh->thread, NULL);
     }
     int rc = fh->result;
@@ -102,7 +123,7 @@ int mdw_firehose_run(const mdw_config *cfg, mdw_queue *q, mdw_clock *clock)
     int rc = fh_new(&fh, cfg, q, clock);
     if (rc)
         return rc;
-    rc = mdw_jetstream_run(fh->js);
+    rc = fh_run(fh);
     fh_free(fh);
     return rc;
 }

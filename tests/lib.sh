@@ -24,9 +24,15 @@ expect_eq() { # name, got, want
 expect_contains() { # name, haystack, needle
   case "$2" in *"$3"*) ok "$1" ;; *) bad "$1" "[$2] lacks [$3]" ;; esac
 }
-# A free TCP port on 127.0.0.1.
+# A free TCP port on 127.0.0.1, below the kernel's ephemeral range (so an
+# outgoing connection cannot take it between the check and the bind).
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  local p i
+  for ((i = 0; i < 200; i++)); do
+    p=$((15000 + (RANDOM * 32768 + RANDOM) % 17000))
+    (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  return 1
 }
 # Waits until a TCP port accepts connections (max $2 seconds).
 wait_port() {

@@ -4,7 +4,8 @@
 # round-robin by a wrk Lua script), beside the same server's /xrpc/_health
 # measured in the same run. Prints req/s and p99 with the ratios to health.
 # Goals: feed >= 80% of health's req/s, feed p99 <= 1.5x health's p99.
-# Bounded: BENCH_FEED_SECONDS (default 10) per endpoint, in two alternating rounds.
+# Bounded: BENCH_FEED_SECONDS (default 10) per endpoint, in BENCH_FEED_ROUNDS (5)
+# alternating rounds.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -92,19 +93,24 @@ print(f"{rps:.0f} {p99:.3f} {bad.group(1) if bad else 0}")
 
 curl -sf "$BASE$FPATH" | py -c 'import json,sys; j=json.load(sys.stdin); assert len(j["feed"]) == 50 and j["cursor"]' \
   || { echo "bench_feed: feed does not answer 50 posts"; exit 1; }
-# Two rounds, alternating, so a change in the machine's load hits both sides;
-# the figures are the means of the rounds.
-HALF=$(( (SECS + 1) / 2 ))
+# Alternating short rounds, so the load other processes put on this shared
+# machine hits both sides alike; the figures are the medians of the rounds.
+ROUNDS=${BENCH_FEED_ROUNDS:-5}
+HALF=$(( (SECS + ROUNDS - 1) / ROUNDS ))
 SECS=$HALF
-read -r h1_rps h1_p99 h1_bad < <(run_wrk -s "$T/health.lua" "$BASE/xrpc/_health")
-read -r f1_rps f1_p99 f1_bad < <(run_wrk -s "$T/feed.lua" "$BASE$FPATH")
-read -r h2_rps h2_p99 h2_bad < <(run_wrk -s "$T/health.lua" "$BASE/xrpc/_health")
-read -r f2_rps f2_p99 f2_bad < <(run_wrk -s "$T/feed.lua" "$BASE$FPATH")
-mean() { py -c "print(($1 + $2) / 2)"; }
-h_rps=$(mean "$h1_rps" "$h2_rps"); h_p99=$(mean "$h1_p99" "$h2_p99")
-f_rps=$(mean "$f1_rps" "$f2_rps"); f_p99=$(mean "$f1_p99" "$f2_p99")
-h_bad=$((h1_bad + h2_bad)); f_bad=$((f1_bad + f2_bad))
-echo "rounds: health $h1_rps/$h2_rps req/s p99 $h1_p99/$h2_p99 ms; feed $f1_rps/$f2_rps req/s p99 $f1_p99/$f2_p99 ms"
+: >"$T/h.txt"; : >"$T/f.txt"
+for _ in $(seq 1 "$ROUNDS"); do
+  run_wrk -s "$T/health.lua" "$BASE/xrpc/_health" >>"$T/h.txt"
+  run_wrk -s "$T/feed.lua" "$BASE$FPATH" >>"$T/f.txt"
+done
+med() { # file column -> median
+  py -c "import sys,statistics; print(statistics.median(float(l.split()[$2]) for l in open('$1')))"
+}
+h_rps=$(med "$T/h.txt" 0); h_p99=$(med "$T/h.txt" 1)
+f_rps=$(med "$T/f.txt" 0); f_p99=$(med "$T/f.txt" 1)
+h_bad=$(awk '{s += $3} END {print s + 0}' "$T/h.txt"); f_bad=$(awk '{s += $3} END {print s + 0}' "$T/f.txt")
+echo "rounds (req/s p99_ms): health $(awk '{printf "%s/%s ", $1, $2}' "$T/h.txt")"
+echo "                       feed   $(awk '{printf "%s/%s ", $1, $2}' "$T/f.txt")"
 kill -INT "$SERVER"; wait "$SERVER"; SERVER=
 
 printf '%-44s %12.0f %-10s | baseline %-30s %12.0f %-10s | ratio %.2f (goal >= 0.80)\n' \
@@ -113,5 +119,5 @@ printf '%-44s %12.0f %-10s | baseline %-30s %12.0f %-10s | ratio %.2f (goal >= 0
 printf '%-44s %12.2f %-10s | baseline %-30s %12.2f %-10s | ratio %.2f (goal <= 1.50)\n' \
   "getFeedSkeleton p99 latency" "$f_p99" "ms" "/xrpc/_health p99" "$h_p99" "ms" \
   "$(py -c "print($f_p99 / $h_p99)")"
-echo "non-2xx responses: feed $f_bad, health $h_bad; wrk -t2 -c$CONNS, 2 rounds of ${HALF}s per endpoint, server --http_threads 2"
+echo "non-2xx responses: feed $f_bad, health $h_bad; wrk -t2 -c$CONNS, $ROUNDS alternating rounds of ${HALF}s per endpoint (medians), server --http_threads 2"
 [ "$f_bad" -eq 0 ] && [ "$h_bad" -eq 0 ]

@@ -4,9 +4,12 @@
 ** Also exposes the index's sizes at /metrics (gauges read when scraped).
 */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/metrics.h"
+#include "common/mem.h"
+#include "feedgen/auth.h"
 #include "feedgen/feedgen.h"
 #include "feedgen/xrpc.h"
 #include "index/index.h"
@@ -128,6 +131,20 @@ static void index_gauges_clear(const void *ix)
     pthread_mutex_unlock(&slot_mu);
 }
 
+/* What the production server owns beside the index: freed when it stops. */
+typedef struct start_state {
+    mdw_index *ix;
+    mdw_auth *auth; /* service auth (feedgen/auth.h), NULL when auth = off */
+} start_state;
+
+static void start_state_stop(const void *arg)
+{
+    start_state *st = (start_state *)arg;
+    index_gauges_clear(st->ix);
+    mdw_auth_free(st->auth); /* the HTTP threads have ended: no caller left */
+    free(st);
+}
+
 int mdw_feedgen_start(mdw_feedgen **out, const mdw_config *cfg, mdw_index *ix, mdw_clock *clock)
 {
     mdw_feedgen_opts o;
@@ -136,10 +153,23 @@ int mdw_feedgen_start(mdw_feedgen **out, const mdw_config *cfg, mdw_index *ix, m
     o.clock = clock;
     o.port_override = -1;
     mdw_feedgen_source_index(&o.source, ix);
-    int rc = mdw_feedgen_start_opts(out, &o);
-    if (!rc) {
-        index_gauges_set(ix);
-        mdw_feedgen__on_stop(*out, index_gauges_clear, ix);
+    mdw_auth *auth = NULL;
+    if (strcmp(cfg->auth, "off") != 0) {
+        int rc = mdw_auth_new_from_config(&auth, cfg, clock);
+        if (rc)
+            return rc;
+        o.auth = mdw_auth_feedgen_hook;
+        o.auth_ctx = auth;
     }
-    return rc;
+    int rc = mdw_feedgen_start_opts(out, &o);
+    if (rc) {
+        mdw_auth_free(auth);
+        return rc;
+    }
+    index_gauges_set(ix);
+    start_state *st = xcalloc(1, sizeof *st);
+    st->ix = ix;
+    st->auth = auth;
+    mdw_feedgen__on_stop(*out, start_state_stop, st);
+    return 0;
 }

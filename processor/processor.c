@@ -210,7 +210,7 @@ int mdw_processor_open(mdw_processor **out, const mdw_processor_cfg *cfg, mdw_qu
     mdw_processor *p = xcalloc(1, sizeof *p);
     p->cfg = *cfg;
     if (!p->cfg.batch)
-        p->cfg.batch = 512;
+        p->cfg.batch = 4096;
     if (p->cfg.wait_max_ms <= 0)
         p->cfg.wait_max_ms = WAIT_MAX_MS;
     p->q = q;
@@ -310,38 +310,23 @@ static void log_refused(mdw_processor *p, const mdw_event *ev, uint64_t seq, con
                  (unsigned long long)suppressed);
 }
 
-int mdw_processor_step(mdw_processor *p, size_t *nout)
+/*
+** Decodes, validates and applies one claimed chunk inside the open index
+** transaction. Returns 0 or the error that aborts the batch.
+*/
+static int apply_chunk(mdw_processor *p, const mdw_queue_batch *b, uint64_t *last,
+                       mdw_processor_stats *d)
 {
-    *nout = 0;
-    int rc = mdw_queue_claim(p->q, 0, p->cfg.batch, &p->batch);
-    if (rc) {
-        mdw_error("processor", "claim failed", "err=\"%s\"", mdw_strerror(rc));
-        return rc;
-    }
-    mdw_queue_batch *b = &p->batch;
-    if (b->n == 0)
-        return 0;
-    *nout = b->n;
-    int64_t t0 = mdw_clock_mono_us(p->clock);
-    if (p->seqs_cap < b->n) {
-        p->seqs_cap = b->n;
-        p->seqs = xrealloc(p->seqs, p->seqs_cap * sizeof *p->seqs);
-    }
-    for (size_t i = 0; i < b->n; i++)
-        p->seqs[i] = b->items[i].seq;
-    if ((rc = mdw_rules_begin(p->rules)))
-        return rc;
-    uint64_t last = p->last_seq;
-    mdw_processor_stats d = {0};
+    int rc;
     for (size_t i = 0; i < b->n; i++) {
         const mdw_queue_item *it = &b->items[i];
         if (it->seq <= p->last_seq) {
             /* Applied before a crash that came ahead of the ack: ack only. */
-            d.replayed++;
+            d->replayed++;
             continue;
         }
-        if (it->seq > last)
-            last = it->seq;
+        if (it->seq > *last)
+            *last = it->seq;
         mdw_event ev;
         char why[512] = "";
         rc = mdw_event_parse(&ev, it->data, it->len, why, sizeof why);
@@ -350,8 +335,8 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
             mdw_warn("processor", "malformed event: dead letter", "seq=%llu err=\"%s\"",
                      (unsigned long long)it->seq, why);
             if ((rc = mdw_queue_dead_letter(p->q, it->seq, why)))
-                goto abort;
-            d.dead++;
+                return rc;
+            d->dead++;
             count_rule("malformed");
             continue;
         }
@@ -359,11 +344,11 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
         if (validate(p, &ev, why, sizeof why, &lexicon)) {
             log_refused(p, &ev, it->seq, lexicon ? "lexicon" : "app_rule", why);
             count_rule(lexicon ? "lexicon" : "app_rule");
-            d.refused++;
+            d->refused++;
             if (lexicon)
-                d.refused_lexicon++;
+                d->refused_lexicon++;
             else
-                d.refused_app++;
+                d->refused_app++;
             mdw_event_release(&ev);
             continue;
         }
@@ -371,25 +356,78 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
         rc = mdw_rules_apply(p->rules, &ev, &res);
         if (rc) {
             mdw_event_release(&ev);
-            goto abort;
+            return rc;
         }
         count_rule(res.reason);
         switch (res.outcome) {
         case MDW_RULE_APPLIED:
-            d.applied++;
+            d->applied++;
             break;
         case MDW_RULE_NOOP:
-            d.noop++;
+            d->noop++;
             break;
         case MDW_RULE_REFUSED:
             log_refused(p, &ev, it->seq, res.reason, "community rule");
-            d.refused++;
+            d->refused++;
             break;
         default:
-            d.skipped++;
+            d->skipped++;
         }
         mdw_event_release(&ev);
     }
+    return 0;
+}
+
+/*
+** One index transaction for up to cfg.batch events, claimed CLAIM_CHUNK at a
+** time (each chunk continues after the previous one's last seq): the events'
+** bytes in memory stay bounded by the chunk whatever the batch, while the
+** commit (and its syncs) and the ack are paid once per batch.
+*/
+#define CLAIM_CHUNK 512
+
+int mdw_processor_step(mdw_processor *p, size_t *nout)
+{
+    *nout = 0;
+    mdw_queue_batch *b = &p->batch;
+    size_t chunk = p->cfg.batch < CLAIM_CHUNK ? p->cfg.batch : CLAIM_CHUNK, asked = chunk;
+    int rc = mdw_queue_claim(p->q, 0, chunk, b);
+    if (rc) {
+        mdw_error("processor", "claim failed", "err=\"%s\"", mdw_strerror(rc));
+        return rc;
+    }
+    if (b->n == 0)
+        return 0;
+    int64_t t0 = mdw_clock_mono_us(p->clock);
+    if ((rc = mdw_rules_begin(p->rules)))
+        return rc;
+    uint64_t last = p->last_seq;
+    mdw_processor_stats d = {0};
+    size_t n = 0;
+    for (;;) {
+        if (p->seqs_cap < n + b->n) {
+            p->seqs_cap = (n + b->n) * 2;
+            p->seqs = xrealloc(p->seqs, p->seqs_cap * sizeof *p->seqs);
+        }
+        for (size_t i = 0; i < b->n; i++)
+            p->seqs[n + i] = b->items[i].seq;
+        n += b->n;
+        if ((rc = apply_chunk(p, b, &last, &d)))
+            goto abort;
+        size_t want = p->cfg.batch - n;
+        if (want == 0 || b->n < asked)
+            break; /* batch full, or the queue had no more */
+        asked = want < chunk ? want : chunk;
+        if ((rc = mdw_queue_claim(p->q, p->seqs[n - 1], asked, b))) {
+            /* What is applied so far is sound: commit it, the rest comes next time. */
+            mdw_error("processor", "claim failed", "err=\"%s\"", mdw_strerror(rc));
+            rc = 0;
+            break;
+        }
+        if (b->n == 0)
+            break;
+    }
+    *nout = n;
     if ((rc = mdw_rules_commit(p->rules, last > p->last_seq ? last : 0))) {
         mdw_error("processor", "index commit failed", "err=\"%s\"", mdw_strerror(rc));
         goto nack;
@@ -397,7 +435,7 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
     p->last_seq = last;
     g_last_seq = last;
     /* After the commit: a crash here redelivers, and seq <= last_seq skips them. */
-    if ((rc = mdw_queue_ack(p->q, p->seqs, b->n)))
+    if ((rc = mdw_queue_ack(p->q, p->seqs, n)))
         mdw_error("processor", "ack failed (events will be redelivered and skipped)", "err=\"%s\"",
                   mdw_strerror(rc));
     mdw_counter_add(&m_events[EV_APPLIED], d.applied);
@@ -422,6 +460,7 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
     pthread_mutex_unlock(&p->st_mu);
     return 0;
 abort:
+    *nout = n;
     mdw_rules_abort(p->rules);
     mdw_error("processor", "batch aborted", "err=\"%s\"", mdw_strerror(rc));
 nack:
@@ -430,12 +469,12 @@ nack:
     if (rc == MDW_EFULL) {
         /* Not the events' fault: keep them (no attempt counted) for a bigger map. */
         mdw_error("processor", "index map full: raise index_map_mb and restart", "events_kept=%zu",
-                  b->n);
+                  n);
         return rc;
     }
-    for (size_t i = 0; i < b->n; i++)
-        if (b->items[i].seq > p->last_seq)
-            mdw_queue_nack(p->q, b->items[i].seq, mdw_strerror(rc), NULL);
+    for (size_t i = 0; i < n; i++)
+        if (p->seqs[i] > p->last_seq)
+            mdw_queue_nack(p->q, p->seqs[i], mdw_strerror(rc), NULL);
     return rc;
 }
 

@@ -400,6 +400,7 @@ struct comm {
     uint8_t ck[MDW_IX_H];
     uint8_t tag[4];
     char *owner, *curi;
+    uint8_t curih[MDW_IX_H]; /* H(curi), hashed once: moderation keys start with it */
 };
 
 static void comm_free(comm *c)
@@ -427,6 +428,7 @@ static int comm_load(mdw_rules *r, const uint8_t ck[MDW_IX_H], comm *c)
     memcpy(c->tag, t, 4);
     c->owner = mdw_ix_str_dup(o);
     c->curi = mdw_ix_str_dup(u);
+    mdw_ix_hash(u.p, u.n, c->curih);
     c->found = 1;
     return 0;
 }
@@ -464,12 +466,17 @@ static int comm_by_curi(mdw_rules *r, const char *curi, comm *c)
     return 0;
 }
 
-static int role_flags(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did, uint8_t *flags)
+/* dh: H(did) when the caller has it, else NULL (the same for members_has, account_visible). */
+static int role_flags(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did, const uint8_t *dh,
+                      uint8_t *flags)
 {
     *flags = 0;
     uint8_t k[2 * MDW_IX_H];
     memcpy(k, ck, MDW_IX_H);
-    mdw_ix_hash_str(did, k + MDW_IX_H);
+    if (dh)
+        memcpy(k + MDW_IX_H, dh, MDW_IX_H);
+    else
+        mdw_ix_hash_str(did, k + MDW_IX_H);
     MDB_val v;
     int rc = get(r, IX_ROLES, k, sizeof k, &v);
     if (rc == MDW_ENOTFOUND)
@@ -493,7 +500,7 @@ static int mod_decide(mdw_rules *r, const comm *c, const char *tkey, int *act)
 {
     *act = 0;
     uint8_t pre[2 * MDW_IX_H];
-    mdw_ix_hash_str(c->curi, pre);
+    memcpy(pre, c->curih, MDW_IX_H);
     mdw_ix_hash_str(tkey, pre + MDW_IX_H);
     kvlist l;
     TRY(collect(r, IX_MODERATION, pre, sizeof pre, 1, &l));
@@ -512,7 +519,7 @@ static int mod_decide(mdw_rules *r, const comm *c, const char *tkey, int *act)
         char *as = mdw_ix_str_dup(author);
         uint8_t fl = 0;
         int ok = str_eq(as, c->owner);
-        if (!ok && (rc = role_flags(r, c->ck, as, &fl)) == 0)
+        if (!ok && (rc = role_flags(r, c->ck, as, NULL, &fl)) == 0)
             ok = fl & IX_ROLE_MOD;
         free(as);
         if (rc)
@@ -534,11 +541,12 @@ static int mod_decide(mdw_rules *r, const comm *c, const char *tkey, int *act)
     return rc;
 }
 
-static int is_member(mdw_rules *r, const comm *c, const char *did, int *m)
+static int is_member(mdw_rules *r, const comm *c, const char *did, const uint8_t dh[MDW_IX_H],
+                     int *m)
 {
     *m = 0;
     uint8_t fl;
-    TRY(role_flags(r, c->ck, did, &fl));
+    TRY(role_flags(r, c->ck, did, dh, &fl));
     if (fl & IX_ROLE_BLOCKLIST)
         return 0;
     char *tkey = xasprintf("u:%s", did);
@@ -552,8 +560,8 @@ static int is_member(mdw_rules *r, const comm *c, const char *did, int *m)
         return 0;
     }
     uint8_t pre[2 * MDW_IX_H];
-    mdw_ix_hash_str(c->curi, pre);
-    mdw_ix_hash_str(did, pre + MDW_IX_H);
+    memcpy(pre, c->curih, MDW_IX_H);
+    memcpy(pre + MDW_IX_H, dh, MDW_IX_H);
     kvlist l;
     TRY(collect(r, IX_MEMBERSHIPS, pre, sizeof pre, 1, &l));
     for (size_t i = 0; i < l.n && !*m; i++) {
@@ -569,12 +577,13 @@ static int is_member(mdw_rules *r, const comm *c, const char *did, int *m)
     return 0;
 }
 
-static int members_has(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did, int *has)
+static int members_has(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did,
+                       const uint8_t dh[MDW_IX_H], int *has)
 {
     *has = 0;
     uint8_t k[2 * MDW_IX_H];
     memcpy(k, ck, MDW_IX_H);
-    mdw_ix_hash_str(did, k + MDW_IX_H);
+    memcpy(k + MDW_IX_H, dh, MDW_IX_H);
     MDB_val v;
     int rc = get(r, IX_MEMBERS, k, sizeof k, &v);
     if (rc == MDW_ENOTFOUND)
@@ -586,13 +595,11 @@ static int members_has(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did
     return 0;
 }
 
-static int account_visible(mdw_rules *r, const char *did, int *vis)
+static int account_visible(mdw_rules *r, const char *did, const uint8_t dh[MDW_IX_H], int *vis)
 {
     *vis = 1;
-    uint8_t h[MDW_IX_H];
-    mdw_ix_hash_str(did, h);
     MDB_val v;
-    int rc = get(r, IX_ACCOUNTS, h, MDW_IX_H, &v);
+    int rc = get(r, IX_ACCOUNTS, dh, MDW_IX_H, &v);
     if (rc == MDW_ENOTFOUND)
         return 0;
     TRY(rc);
@@ -636,10 +643,12 @@ static int post_eval(mdw_rules *r, const comm *c, const uint8_t h[MDW_IX_H], con
     if (p->sk < r->cutoff)
         return 0;
     int ok;
-    TRY(members_has(r, c->ck, p->author, &ok));
+    uint8_t ah[MDW_IX_H];
+    mdw_ix_hash_str(p->author, ah);
+    TRY(members_has(r, c->ck, p->author, ah, &ok));
     if (!ok)
         return 0;
-    TRY(account_visible(r, p->author, &ok));
+    TRY(account_visible(r, p->author, ah, &ok));
     if (!ok)
         return 0;
     char *tkey = xasprintf("p:%s", p->uri);
@@ -753,13 +762,15 @@ static int post_remove(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
 static int member_reeval(mdw_rules *r, const comm *c, const char *did)
 {
     int m, has;
-    TRY(is_member(r, c, did, &m));
-    TRY(members_has(r, c->ck, did, &has));
+    uint8_t dh[MDW_IX_H];
+    mdw_ix_hash_str(did, dh);
+    TRY(is_member(r, c, did, dh, &m));
+    TRY(members_has(r, c->ck, did, dh, &has));
     if (m == has)
         return 0;
     uint8_t k[2 * MDW_IX_H];
     memcpy(k, c->ck, MDW_IX_H);
-    mdw_ix_hash_str(did, k + MDW_IX_H);
+    memcpy(k + MDW_IX_H, dh, MDW_IX_H);
     if (m) {
         mdw_ix_enc_reset(&r->enc);
         mdw_ix_enc_cstr(&r->enc, did);
@@ -768,7 +779,7 @@ static int member_reeval(mdw_rules *r, const comm *c, const char *did)
         TRY(del(r, IX_MEMBERS, k, sizeof k));
     }
     uint8_t pre[MDW_IX_H + 4];
-    mdw_ix_hash_str(did, pre);
+    memcpy(pre, dh, MDW_IX_H);
     memcpy(pre + MDW_IX_H, c->tag, 4);
     kvlist l;
     TRY(collect(r, IX_AUTHOR_POSTS, pre, sizeof pre, 0, &l));
@@ -803,7 +814,7 @@ static int role_add(mdw_rules *r, const uint8_t ck[MDW_IX_H], const cJSON *arr, 
         if (!cJSON_IsString(e))
             continue;
         uint8_t fl;
-        TRY(role_flags(r, ck, e->valuestring, &fl));
+        TRY(role_flags(r, ck, e->valuestring, NULL, &fl));
         uint8_t k[2 * MDW_IX_H];
         memcpy(k, ck, MDW_IX_H);
         mdw_ix_hash_str(e->valuestring, k + MDW_IX_H);
@@ -913,8 +924,9 @@ static int community_rebuild(mdw_rules *r, const char *owner, const uint8_t tag[
     if (!rc)
         rc = role_add(r, ck, bl, IX_ROLE_BLOCKLIST);
 
-    comm c = {1, {0}, {0}, xstrdup(owner), best};
+    comm c = {1, {0}, {0}, xstrdup(owner), best, {0}};
     memcpy(c.ck, ck, MDW_IX_H);
+    memcpy(c.curih, bh, MDW_IX_H);
     memcpy(c.tag, tag, 4);
     /* Candidates: the owner, moderators, and every DID with a membership naming this config. */
     if (!rc)

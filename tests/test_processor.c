@@ -454,6 +454,49 @@ TEST(index_full_keeps_events)
     pfx_close(&x);
 }
 
+/*
+** A batch larger than one claim chunk (512) is still one index transaction
+** and one ack: the claims continue after the previous chunk's last seq, and
+** the step stops at cfg.batch, leaving the rest queued for the next step.
+*/
+TEST(batch_spans_several_claims_one_transaction)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    fx *f = &x.f;
+    f->capturing = 1;
+    char curi[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    for (int i = 0; i < 1299; i++)
+        fx_post(f, OWNER, "#atr_" TAG, NULL, 0);
+    ASSERT_OK(pfx_flush(&x));
+    x.cfg.batch = 1000;
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    size_t n;
+    ASSERT_OK(mdw_processor_step(x.p, &n));
+    ASSERT_EQ(n, 1000);
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.batches, 1);
+    ASSERT_EQ(st.applied, 1000);
+    ASSERT_EQ(mdw_queue_depth(x.q), 300);
+    mdw_index_stats is;
+    ASSERT_OK(mdw_index_stats_get(f->ix, &is));
+    ASSERT_EQ(is.last_applied_seq, st.last_seq);
+    ASSERT_EQ(is.posts, 999);
+    ASSERT_OK(mdw_processor_step(x.p, &n));
+    ASSERT_EQ(n, 300);
+    ASSERT_OK(mdw_processor_step(x.p, &n));
+    ASSERT_EQ(n, 0);
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.batches, 2);
+    ASSERT_EQ(st.applied, 1300);
+    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    ASSERT_OK(mdw_index_stats_get(f->ix, &is));
+    ASSERT_EQ(is.posts, 1299);
+    pfx_close(&x);
+}
+
 int main(void)
 {
     mdw_log_set_level(MDW_LOG_OFF);
@@ -466,5 +509,6 @@ int main(void)
     RUN(retention_swept_periodically);
     RUN(real_jetstream_events_decode);
     RUN(index_full_keeps_events);
+    RUN(batch_spans_several_claims_one_transaction);
     return TEST_REPORT();
 }

@@ -16,7 +16,11 @@ start_serve() { # log file
 
 for sig in INT TERM; do
   check "serve ($sig run) listens" start_serve "$T/serve-$sig.log"
-  sleep 2
+  # Wait (bounded) for the firehose to fail and retry twice.
+  for _ in $(seq 1 100); do
+    [ "$(grep -c 'reconnecting' "$T/serve-$sig.log")" -ge 2 ] && break
+    sleep 0.1
+  done
   check "process still up while the source is unreachable ($sig run)" kill -0 "$pid"
   out=$(curl -s "http://127.0.0.1:$port/xrpc/_health")
   expect_contains "health answers ($sig run)" "$out" '"version"'

@@ -931,6 +931,35 @@ typedef struct walk_ctx {
     mdw_buf ev;
 } walk_ctx;
 
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
+}
+
+/*
+** Object keys sorted bytewise at every depth, in place: the order the relay
+** decoder and Jetstream render records in. A PDS's listRecords keeps the
+** writer's order, so without this a rebuilt index would store the same
+** record as different text than the live one (found by tests/integration/e2e_feed.sh).
+*/
+static void sort_keys(cJSON *item, int depth)
+{
+    if (depth > MDW_MAX_CBOR_DEPTH)
+        return; /* deeper than any record the firehose can carry */
+    for (cJSON *c = item->child; c; c = c->next)
+        sort_keys(c, depth + 1);
+    if (!cJSON_IsObject(item) || !item->child)
+        return;
+    size_t n = (size_t)cJSON_GetArraySize(item);
+    cJSON **v = xcalloc(n, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = cJSON_DetachItemViaPointer(item, item->child);
+    qsort(v, n, sizeof *v, key_cmp);
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(item, v[i]);
+    free(v);
+}
+
 /* listRecords callback: one event per record; 1 = stop (older posts follow). */
 static int walk_record(void *ctx, const char *uri, const char *cid, const cJSON *value)
 {
@@ -938,7 +967,12 @@ static int walk_record(void *ctx, const char *uri, const char *cid, const cJSON 
     char *rkey = NULL;
     if (mdw_pds_parse_at_uri(uri, NULL, NULL, &rkey) != 0)
         return 0;
-    char *json = cJSON_PrintUnformatted(value);
+    cJSON *sorted = cJSON_Duplicate(value, 1);
+    if (!sorted)
+        abort();
+    sort_keys(sorted, 0);
+    char *json = cJSON_PrintUnformatted(sorted);
+    cJSON_Delete(sorted);
     if (!json)
         abort();
     int rc = 0;

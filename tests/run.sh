@@ -6,6 +6,10 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD MEADOW="$PWD/$BUILD/meadow" TOOLS="$PWD/$BUILD/tools"
+# Every test's scratch space lives under the build directory, not /tmp: a
+# shared /tmp was seen emptied under running tests on the development machines.
+export TMPDIR="$PWD/$BUILD/tmp"
+mkdir -p "$TMPDIR"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 total_pass=0 total_fail=0

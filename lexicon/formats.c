@@ -17,6 +17,7 @@
 #include <pcre2.h>
 #include <utf8proc.h>
 
+#include "common/clock.h"
 #include "common/banned.h"
 
 static int is_alpha(unsigned char c)
@@ -321,17 +322,6 @@ static int num2(const char *s)
     return (s[0] - '0') * 10 + (s[1] - '0');
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (d may exceed the month: V8 rolls over). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /*
 ** YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), not "-00:00", at most 64
 ** bytes; as V8's Date parses it, day 00 and second 60 are refused and a day
@@ -378,8 +368,9 @@ int lexicon__parse_datetime(const char *s, size_t n, int64_t *unix_us)
     } else {
         return 0;
     }
-    int64_t t = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mi * 60 + ss - off;
-    int64_t lo = days_from_civil(0, 1, 1) * 86400, hi = days_from_civil(10000, 1, 1) * 86400;
+    int64_t t = mdw_days_from_civil(year, mon, day) * 86400 + hh * 3600 + mi * 60 + ss - off;
+    int64_t lo = mdw_days_from_civil(0, 1, 1) * 86400,
+            hi = mdw_days_from_civil(10000, 1, 1) * 86400;
     if (t < lo || t >= hi)
         return 0;
     if (unix_us)

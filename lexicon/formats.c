@@ -18,6 +18,7 @@
 #include <utf8proc.h>
 
 #include "common/clock.h"
+#include "common/diddoc.h"
 #include "common/banned.h"
 
 static int is_alpha(unsigned char c)
@@ -36,23 +37,7 @@ static int is_alnum(unsigned char c)
 /* did:<method [a-z]+>:<[a-zA-Z0-9._:%-]* ending in [a-zA-Z0-9._-]>, at most 2048. */
 int lexicon__is_did(const char *s, size_t n)
 {
-    if (n > 2048 || n < 4 || memcmp(s, "did:", 4) != 0)
-        return 0;
-    size_t i = 4;
-    while (i < n && s[i] >= 'a' && s[i] <= 'z')
-        i++;
-    if (i == 4 || i >= n || s[i] != ':')
-        return 0;
-    i++;
-    if (i >= n)
-        return 0;
-    for (; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(is_alnum(c) || c == '.' || c == '_' || c == ':' || c == '%' || c == '-'))
-            return 0;
-    }
-    char last = s[n - 1];
-    return last != ':' && last != '%';
+    return mdw_did_syntax_valid(s, n);
 }
 
 /* Labels [a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?, at least two, TLD starts with a letter. */

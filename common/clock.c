@@ -75,8 +75,8 @@ static int digits(const char *s, int n, int *out)
     return 0;
 }
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), Howard Hinnant's formula. */
-static int64_t days_from_civil(int y, int m, int d)
+/* Howard Hinnant's formula. */
+int64_t mdw_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -133,7 +133,8 @@ int mdw_time_parse(const char *s, int64_t *unix_us)
     }
     if (*p)
         return MDW_EMALFORMED;
-    int64_t t = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + (sec > 59 ? 59 : sec) - off;
+    int64_t t =
+        mdw_days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + (sec > 59 ? 59 : sec) - off;
     *unix_us = t * 1000000 + us;
     return 0;
 }

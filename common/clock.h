@@ -32,5 +32,7 @@ int64_t mdw_clock_mono_us(const mdw_clock *c);
 void mdw_time_format(int64_t unix_us, char *out, unsigned outlen);
 /* Parses an atproto datetime (RFC 3339 with zone) to unix µs; 0 or MDW_EMALFORMED. */
 int mdw_time_parse(const char *s, int64_t *unix_us);
+/* Days from 1970-01-01 to y-m-d, proleptic Gregorian; d past the month's end rolls over. */
+int64_t mdw_days_from_civil(int64_t y, int m, int d);
 
 #endif

@@ -37,6 +37,13 @@ typedef struct mdw_diddoc {
 int mdw_diddoc_parse(const char *json, size_t len, mdw_diddoc *out);
 void mdw_diddoc_release(mdw_diddoc *d);
 
+/*
+** DID syntax as @atproto/syntax checks it: did:<method [a-z]+>:<id of
+** [A-Za-z0-9._:%-], not ending in ':' or '%'>, at most MDW_MAX_DID_BYTES.
+** 1 = valid. Shared by the lexicon "did" format and the XRPC parameters.
+*/
+int mdw_did_syntax_valid(const char *s, size_t n);
+
 typedef struct mdw_did_resolver mdw_did_resolver;
 struct mdw_did_resolver {
     /* Fills *out for did (caller releases it): 0, MDW_ENOTFOUND, or an error. */

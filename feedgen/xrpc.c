@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/diddoc.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -68,25 +69,7 @@ long mdw_xrpc_unescape(const char *in, size_t n, char *out, size_t cap)
 
 int mdw_xrpc_did_valid(const char *s, size_t n)
 {
-    /* did:<method [a-z]+>:<id [A-Za-z0-9._:%-]+, not ending in ':' or '%'> */
-    if (n < 7 || n > MDW_MAX_DID_BYTES || memcmp(s, "did:", 4) != 0)
-        return 0;
-    size_t i = 4;
-    while (i < n && s[i] >= 'a' && s[i] <= 'z')
-        i++;
-    if (i == 4 || i >= n || s[i] != ':')
-        return 0;
-    i++;
-    if (i >= n)
-        return 0;
-    for (size_t j = i; j < n; j++) {
-        char c = s[j];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == ':' || c == '%' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return s[n - 1] != ':' && s[n - 1] != '%';
+    return mdw_did_syntax_valid(s, n);
 }
 
 int mdw_xrpc_feed_uri_parse(const char *uri, char *owner, size_t ownercap, char hashtag_id[9])

@@ -150,6 +150,37 @@ static int do_emit(fr *f, mdw_relay_event *ev)
     return f->emit ? f->emit(f->ctx, ev) : 0;
 }
 
+/*
+** The tail #identity and #account share: <lead>"did","seq","time", the
+** optional text field opt_key when it is text, then the event goes out.
+*/
+static int emit_repo_event(fr *f, const char *kind_name, mdw_relay_event_kind kind, int64_t us,
+                           const char *lead, const mdw_cbor *time, const char *opt_key,
+                           const mdw_cbor *opt)
+{
+    mdw_buf *b = &f->json;
+    int rc = json_head(f, kind_name, us);
+    if (!rc)
+        rc = mdw_buf_printf(b, "%s\"did\":", lead);
+    if (!rc)
+        rc = mdw_buf_json_str(b, f->info->did, strlen(f->info->did));
+    if (!rc)
+        rc = mdw_buf_printf(b, ",\"seq\":%lld,", (long long)f->info->seq);
+    if (!rc)
+        rc = json_text_field(b, "time", time);
+    if (!rc && opt && opt->type == MDW_CBOR_TEXT) {
+        rc = mdw_buf_putc(b, ',');
+        if (!rc)
+            rc = json_text_field(b, opt_key, opt);
+    }
+    if (!rc)
+        rc = mdw_buf_puts(b, "}}");
+    if (rc)
+        return ferr(f, rc, "event over %u bytes", MDW_MAX_EVENT_BYTES);
+    mdw_relay_event ev = {.kind = kind, .time_us = us};
+    return do_emit(f, &ev);
+}
+
 /* #identity {seq, did, time, handle?} -> {"did","seq","time","handle"?} */
 static int do_identity(fr *f, const mdw_cbor *body)
 {
@@ -160,27 +191,7 @@ static int do_identity(fr *f, const mdw_cbor *body)
         return rc;
     if (handle && handle->type != MDW_CBOR_TEXT && handle->type != MDW_CBOR_NULL)
         return ferr(f, MDW_EMALFORMED, "handle is not text");
-    mdw_buf *b = &f->json;
-    rc = json_head(f, "identity", us);
-    if (!rc)
-        rc = mdw_buf_puts(b, "\"did\":");
-    if (!rc)
-        rc = mdw_buf_json_str(b, f->info->did, strlen(f->info->did));
-    if (!rc)
-        rc = mdw_buf_printf(b, ",\"seq\":%lld,", (long long)f->info->seq);
-    if (!rc)
-        rc = json_text_field(b, "time", time);
-    if (!rc && handle && handle->type == MDW_CBOR_TEXT) {
-        rc = mdw_buf_putc(b, ',');
-        if (!rc)
-            rc = json_text_field(b, "handle", handle);
-    }
-    if (!rc)
-        rc = mdw_buf_puts(b, "}}");
-    if (rc)
-        return ferr(f, rc, "event over %u bytes", MDW_MAX_EVENT_BYTES);
-    mdw_relay_event ev = {.kind = MDW_EV_IDENTITY, .time_us = us};
-    return do_emit(f, &ev);
+    return emit_repo_event(f, "identity", MDW_EV_IDENTITY, us, "", time, "handle", handle);
 }
 
 /* #account {seq, did, time, active, status?} -> {"active","did","seq","time","status"?} */
@@ -196,27 +207,9 @@ static int do_account(fr *f, const mdw_cbor *body)
         return ferr(f, MDW_EMALFORMED, "missing or invalid active");
     if (status && status->type != MDW_CBOR_TEXT && status->type != MDW_CBOR_NULL)
         return ferr(f, MDW_EMALFORMED, "status is not text");
-    mdw_buf *b = &f->json;
-    rc = json_head(f, "account", us);
-    if (!rc)
-        rc = mdw_buf_printf(b, "\"active\":%s,\"did\":", active->v.u ? "true" : "false");
-    if (!rc)
-        rc = mdw_buf_json_str(b, f->info->did, strlen(f->info->did));
-    if (!rc)
-        rc = mdw_buf_printf(b, ",\"seq\":%lld,", (long long)f->info->seq);
-    if (!rc)
-        rc = json_text_field(b, "time", time);
-    if (!rc && status && status->type == MDW_CBOR_TEXT) {
-        rc = mdw_buf_putc(b, ',');
-        if (!rc)
-            rc = json_text_field(b, "status", status);
-    }
-    if (!rc)
-        rc = mdw_buf_puts(b, "}}");
-    if (rc)
-        return ferr(f, rc, "event over %u bytes", MDW_MAX_EVENT_BYTES);
-    mdw_relay_event ev = {.kind = MDW_EV_ACCOUNT, .time_us = us};
-    return do_emit(f, &ev);
+    return emit_repo_event(f, "account", MDW_EV_ACCOUNT, us,
+                           active->v.u ? "\"active\":true," : "\"active\":false,", time, "status",
+                           status);
 }
 
 /* #sync {seq, did, blocks, rev, time}: reported, never converted. */

@@ -17,6 +17,8 @@
 #include <pcre2.h>
 #include <utf8proc.h>
 
+#include "common/clock.h"
+#include "common/diddoc.h"
 #include "common/banned.h"
 
 static int is_alpha(unsigned char c)
@@ -35,23 +37,7 @@ static int is_alnum(unsigned char c)
 /* did:<method [a-z]+>:<[a-zA-Z0-9._:%-]* ending in [a-zA-Z0-9._-]>, at most 2048. */
 int lexicon__is_did(const char *s, size_t n)
 {
-    if (n > 2048 || n < 4 || memcmp(s, "did:", 4) != 0)
-        return 0;
-    size_t i = 4;
-    while (i < n && s[i] >= 'a' && s[i] <= 'z')
-        i++;
-    if (i == 4 || i >= n || s[i] != ':')
-        return 0;
-    i++;
-    if (i >= n)
-        return 0;
-    for (; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(is_alnum(c) || c == '.' || c == '_' || c == ':' || c == '%' || c == '-'))
-            return 0;
-    }
-    char last = s[n - 1];
-    return last != ':' && last != '%';
+    return mdw_did_syntax_valid(s, n);
 }
 
 /* Labels [a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?, at least two, TLD starts with a letter. */
@@ -321,17 +307,6 @@ static int num2(const char *s)
     return (s[0] - '0') * 10 + (s[1] - '0');
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (d may exceed the month: V8 rolls over). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /*
 ** YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), not "-00:00", at most 64
 ** bytes; as V8's Date parses it, day 00 and second 60 are refused and a day
@@ -378,8 +353,9 @@ int lexicon__parse_datetime(const char *s, size_t n, int64_t *unix_us)
     } else {
         return 0;
     }
-    int64_t t = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mi * 60 + ss - off;
-    int64_t lo = days_from_civil(0, 1, 1) * 86400, hi = days_from_civil(10000, 1, 1) * 86400;
+    int64_t t = mdw_days_from_civil(year, mon, day) * 86400 + hh * 3600 + mi * 60 + ss - off;
+    int64_t lo = mdw_days_from_civil(0, 1, 1) * 86400,
+            hi = mdw_days_from_civil(10000, 1, 1) * 86400;
     if (t < lo || t >= hi)
         return 0;
     if (unix_us)

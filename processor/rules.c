@@ -352,8 +352,8 @@ static void author_post_key(uint8_t k[MDW_IX_H + 4 + MDW_IX_H], const uint8_t ah
     memcpy(k + MDW_IX_H + 4, h, MDW_IX_H);
 }
 
-/* Removes the post's secondary entries (tag_posts, author_posts). */
-static int post_unindex(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
+/* Adds (add=1) or removes (add=0) the post's secondary entries (tag_posts, author_posts). */
+static int post_index(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p, int add)
 {
     uint8_t ah[MDW_IX_H];
     mdw_ix_hash_str(p->author, ah);
@@ -361,8 +361,13 @@ static int post_unindex(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
         uint8_t tk[4 + 8 + MDW_IX_H], ak[MDW_IX_H + 4 + MDW_IX_H];
         tag_post_key(tk, p->tags[i], p->sk, h);
         author_post_key(ak, ah, p->tags[i], h);
-        TRY(del(r, IX_TAG_POSTS, tk, sizeof tk));
-        TRY(del(r, IX_AUTHOR_POSTS, ak, sizeof ak));
+        if (add) {
+            TRY(put(r, IX_TAG_POSTS, tk, sizeof tk, "", 0));
+            TRY(put(r, IX_AUTHOR_POSTS, ak, sizeof ak, "", 0));
+        } else {
+            TRY(del(r, IX_TAG_POSTS, tk, sizeof tk));
+            TRY(del(r, IX_AUTHOR_POSTS, ak, sizeof ak));
+        }
     }
     return 0;
 }
@@ -370,7 +375,7 @@ static int post_unindex(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
 static int post_write(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *old, const post *p)
 {
     if (old->found)
-        TRY(post_unindex(r, h, old));
+        TRY(post_index(r, h, old, 0));
     mdw_ix_enc *e = &r->enc;
     mdw_ix_enc_reset(e);
     mdw_ix_enc_i64(e, p->sk);
@@ -381,16 +386,7 @@ static int post_write(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *old, 
     mdw_ix_enc_cstr(e, p->uri);
     mdw_ix_enc_cstr(e, p->cid);
     TRY(put_enc(r, IX_POSTS, h, MDW_IX_H));
-    uint8_t ah[MDW_IX_H];
-    mdw_ix_hash_str(p->author, ah);
-    for (size_t i = 0; i < p->ntags; i++) {
-        uint8_t tk[4 + 8 + MDW_IX_H], ak[MDW_IX_H + 4 + MDW_IX_H];
-        tag_post_key(tk, p->tags[i], p->sk, h);
-        author_post_key(ak, ah, p->tags[i], h);
-        TRY(put(r, IX_TAG_POSTS, tk, sizeof tk, "", 0));
-        TRY(put(r, IX_AUTHOR_POSTS, ak, sizeof ak, "", 0));
-    }
-    return 0;
+    return post_index(r, h, p, 1);
 }
 
 /* ---- communities ---- */
@@ -754,7 +750,7 @@ static int post_place(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
 static int post_remove(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
 {
     TRY(post_unplace(r, h, p));
-    TRY(post_unindex(r, h, p));
+    TRY(post_index(r, h, p, 0));
     return del(r, IX_POSTS, h, MDW_IX_H);
 }
 

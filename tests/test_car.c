@@ -16,23 +16,7 @@
 #include "firehose/car.h"
 #include "firehose/mst.h"
 #include "firehose/relay_commit.h"
-
-static const char *corpus(void)
-{
-    const char *c = getenv("MEADOW_CORPUS");
-    return c ? c : "../shared/testdata/atproto-corpus";
-}
-
-static char *read_corpus(const char *name, size_t *len)
-{
-    char path[1024], *data;
-    snprintf(path, sizeof path, "%s/%s", corpus(), name);
-    if (mdw_zfile_slurp(path, 64u << 20, &data, len)) {
-        fprintf(stderr, "cannot read %s\n", path);
-        return NULL;
-    }
-    return data;
-}
+#include "tests/relay_test_util.h"
 
 typedef struct listing {
     mdw_buf out;

@@ -36,23 +36,7 @@
 #include "firehose/cbor.h"
 #include "firehose/relay.h"
 #include "firehose/relay_commit.h"
-
-static const char *corpus(void)
-{
-    const char *c = getenv("MEADOW_CORPUS");
-    return c ? c : "../shared/testdata/atproto-corpus";
-}
-
-static char *read_corpus(const char *name, size_t *len)
-{
-    char path[1024], *data;
-    snprintf(path, sizeof path, "%s/%s", corpus(), name);
-    if (mdw_zfile_slurp(path, 64u << 20, &data, len)) {
-        fprintf(stderr, "cannot read %s\n", path);
-        return NULL;
-    }
-    return data;
-}
+#include "tests/relay_test_util.h"
 
 /* The corpus frames, split from [u32 LE length][frame] records. */
 static char *frames_blob;
@@ -114,40 +98,6 @@ static void sink_free(sink *s)
     free(s->op);
     free(s->time_us);
     memset(s, 0, sizeof *s);
-}
-
-/* Semantic JSON equality (key order free); top-level time_us ignored. */
-static int json_eq(const cJSON *a, const cJSON *b, int top)
-{
-    if (!a || !b || (a->type & 0xff) != (b->type & 0xff))
-        return 0;
-    if (cJSON_IsNumber(a))
-        return a->valuedouble == b->valuedouble;
-    if (cJSON_IsString(a))
-        return strcmp(a->valuestring, b->valuestring) == 0;
-    if (cJSON_IsArray(a)) {
-        if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
-            return 0;
-        for (const cJSON *x = a->child, *y = b->child; x; x = x->next, y = y->next)
-            if (!json_eq(x, y, 0))
-                return 0;
-        return 1;
-    }
-    if (cJSON_IsObject(a)) {
-        int na = 0, nb = 0;
-        const cJSON *x;
-        cJSON_ArrayForEach(x, a)
-        {
-            if (top && !strcmp(x->string, "time_us"))
-                continue;
-            na++;
-            if (!json_eq(x, cJSON_GetObjectItemCaseSensitive(b, x->string), 0))
-                return 0;
-        }
-        cJSON_ArrayForEach(x, b) nb += !(top && !strcmp(x->string, "time_us"));
-        return na == nb;
-    }
-    return 1; /* true, false, null: same type */
 }
 
 static int decode_all(const mdw_relay_opts *opts, sink *s, int *failures)

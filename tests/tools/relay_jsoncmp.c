@@ -14,40 +14,8 @@
 
 #include "common/mem.h"
 #include "common/zfile.h"
+#include "tests/relay_test_util.h"
 #include "common/banned.h"
-
-static int eq(const cJSON *a, const cJSON *b, int top)
-{
-    if (!a || !b || (a->type & 0xff) != (b->type & 0xff))
-        return 0;
-    if (cJSON_IsNumber(a))
-        return a->valuedouble == b->valuedouble;
-    if (cJSON_IsString(a))
-        return strcmp(a->valuestring, b->valuestring) == 0;
-    if (cJSON_IsArray(a)) {
-        if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
-            return 0;
-        for (const cJSON *x = a->child, *y = b->child; x; x = x->next, y = y->next)
-            if (!eq(x, y, 0))
-                return 0;
-        return 1;
-    }
-    if (cJSON_IsObject(a)) {
-        int na = 0, nb = 0;
-        const cJSON *x;
-        cJSON_ArrayForEach(x, a)
-        {
-            if (top && !strcmp(x->string, "time_us"))
-                continue;
-            na++;
-            if (!eq(x, cJSON_GetObjectItemCaseSensitive(b, x->string), 0))
-                return 0;
-        }
-        cJSON_ArrayForEach(x, b) nb += !(top && !strcmp(x->string, "time_us"));
-        return na == nb;
-    }
-    return 1;
-}
 
 static char **split(char *text, size_t *n)
 {
@@ -93,7 +61,7 @@ int main(int argc, char **argv)
             break;
         }
         cJSON *a = cJSON_Parse(want[i]), *b = cJSON_Parse(got[i]);
-        int same = a && b && eq(a, b, 1);
+        int same = a && b && json_eq(a, b, 1);
         cJSON_Delete(a);
         cJSON_Delete(b);
         if (!same) {

@@ -91,6 +91,18 @@ static int get(mdw_rules *r, int t, const void *k, size_t kn, MDB_val *v)
     return rc ? lmdb_rc(rc, "get") : 0;
 }
 
+/* Looks a value up and starts decoding it: 1 found (d ready), 0 absent, or an error. */
+static int get_dec(mdw_rules *r, int t, const void *k, size_t kn, mdw_ix_dec *d)
+{
+    MDB_val v;
+    int rc = get(r, t, k, kn, &v);
+    if (rc == MDW_ENOTFOUND)
+        return 0;
+    TRY(rc);
+    mdw_ix_dec_init(d, &v);
+    return 1;
+}
+
 static int put(mdw_rules *r, int t, const void *k, size_t kn, const void *d, size_t dn)
 {
     MDB_val key = {kn, (void *)k}, val = {dn, (void *)d};
@@ -214,13 +226,10 @@ static void rec_free(rec *c)
 static int rec_load(mdw_rules *r, const uint8_t h[MDW_IX_H], const char *uri, rec *c)
 {
     memset(c, 0, sizeof *c);
-    MDB_val v;
-    int rc = get(r, IX_RECORDS, h, MDW_IX_H, &v);
-    if (rc == MDW_ENOTFOUND)
-        return 0;
-    TRY(rc);
     mdw_ix_dec d;
-    mdw_ix_dec_init(&d, &v);
+    int rc = get_dec(r, IX_RECORDS, h, MDW_IX_H, &d);
+    if (rc <= 0)
+        return rc;
     c->kind = mdw_ix_dec_u8(&d);
     c->state = mdw_ix_dec_u8(&d);
     c->first_seen = mdw_ix_dec_i64(&d);
@@ -304,13 +313,10 @@ static void post_free(post *p)
 static int post_load(mdw_rules *r, const uint8_t h[MDW_IX_H], post *p)
 {
     memset(p, 0, sizeof *p);
-    MDB_val v;
-    int rc = get(r, IX_POSTS, h, MDW_IX_H, &v);
-    if (rc == MDW_ENOTFOUND)
-        return 0;
-    TRY(rc);
     mdw_ix_dec d;
-    mdw_ix_dec_init(&d, &v);
+    int rc = get_dec(r, IX_POSTS, h, MDW_IX_H, &d);
+    if (rc <= 0)
+        return rc;
     p->sk = mdw_ix_dec_i64(&d);
     p->created = mdw_ix_dec_i64(&d);
     p->ntags = mdw_ix_dec_u8(&d);
@@ -409,13 +415,10 @@ static void comm_free(comm *c)
 static int comm_load(mdw_rules *r, const uint8_t ck[MDW_IX_H], comm *c)
 {
     memset(c, 0, sizeof *c);
-    MDB_val v;
-    int rc = get(r, IX_COMMUNITIES, ck, MDW_IX_H, &v);
-    if (rc == MDW_ENOTFOUND)
-        return 0;
-    TRY(rc);
     mdw_ix_dec d;
-    mdw_ix_dec_init(&d, &v);
+    int rc = get_dec(r, IX_COMMUNITIES, ck, MDW_IX_H, &d);
+    if (rc <= 0)
+        return rc;
     const uint8_t *t = mdw_ix_dec_bytes(&d, 4);
     mdw_ix_str o = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d);
     if (d.err)
@@ -435,13 +438,10 @@ static int comm_by_curi(mdw_rules *r, const char *curi, comm *c)
     memset(c, 0, sizeof *c);
     uint8_t h[MDW_IX_H];
     mdw_ix_hash_str(curi, h);
-    MDB_val v;
-    int rc = get(r, IX_CONFIGS, h, MDW_IX_H, &v);
-    if (rc == MDW_ENOTFOUND)
-        return 0;
-    TRY(rc);
     mdw_ix_dec d;
-    mdw_ix_dec_init(&d, &v);
+    int rc = get_dec(r, IX_CONFIGS, h, MDW_IX_H, &d);
+    if (rc <= 0)
+        return rc;
     uint8_t tag[4];
     const uint8_t *tp = mdw_ix_dec_bytes(&d, 4);
     if (tp)
@@ -473,13 +473,10 @@ static int role_flags(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did,
         memcpy(k + MDW_IX_H, dh, MDW_IX_H);
     else
         mdw_ix_hash_str(did, k + MDW_IX_H);
-    MDB_val v;
-    int rc = get(r, IX_ROLES, k, sizeof k, &v);
-    if (rc == MDW_ENOTFOUND)
-        return 0;
-    TRY(rc);
     mdw_ix_dec d;
-    mdw_ix_dec_init(&d, &v);
+    int rc = get_dec(r, IX_ROLES, k, sizeof k, &d);
+    if (rc <= 0)
+        return rc;
     uint8_t f = mdw_ix_dec_u8(&d);
     mdw_ix_str s = mdw_ix_dec_str(&d);
     if (!d.err && mdw_ix_str_eq(s, did))
@@ -580,13 +577,10 @@ static int members_has(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did
     uint8_t k[2 * MDW_IX_H];
     memcpy(k, ck, MDW_IX_H);
     memcpy(k + MDW_IX_H, dh, MDW_IX_H);
-    MDB_val v;
-    int rc = get(r, IX_MEMBERS, k, sizeof k, &v);
-    if (rc == MDW_ENOTFOUND)
-        return 0;
-    TRY(rc);
     mdw_ix_dec d;
-    mdw_ix_dec_init(&d, &v);
+    int rc = get_dec(r, IX_MEMBERS, k, sizeof k, &d);
+    if (rc <= 0)
+        return rc;
     *has = mdw_ix_str_eq(mdw_ix_dec_str(&d), did) && !d.err;
     return 0;
 }
@@ -594,13 +588,10 @@ static int members_has(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did
 static int account_visible(mdw_rules *r, const char *did, const uint8_t dh[MDW_IX_H], int *vis)
 {
     *vis = 1;
-    MDB_val v;
-    int rc = get(r, IX_ACCOUNTS, dh, MDW_IX_H, &v);
-    if (rc == MDW_ENOTFOUND)
-        return 0;
-    TRY(rc);
     mdw_ix_dec d;
-    mdw_ix_dec_init(&d, &v);
+    int rc = get_dec(r, IX_ACCOUNTS, dh, MDW_IX_H, &d);
+    if (rc <= 0)
+        return rc;
     uint8_t visible = mdw_ix_dec_u8(&d);
     mdw_ix_dec_i64(&d);
     mdw_ix_dec_i64(&d);

@@ -2,7 +2,11 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "common/err.h"
 #include "common/mem.h"
@@ -96,10 +100,53 @@ int mdw_buf_printf(mdw_buf *b, const char *fmt, ...)
     return rc;
 }
 
+/*
+** Copies n bytes of s to d while checking that none needs escaping in a JSON
+** string: < 0x20, '"', '\\' (escaped by the slow path), 0x7f and >= 0x80
+** (copied by the slow path; checked there, not here). 1 if all were plain.
+** Sixteen bytes at a time with SSE2 (x86-64 baseline): one signed compare
+** catches both < 0x20 and >= 0x80. Feed pages are ~4 KB of URIs, and a
+** per-character check was a fifth of a feed request's user time.
+*/
+int mdw_json_copy_plain(char *d, const char *s, size_t n)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(0x20), q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'),
+                  del = _mm_set1_epi8(0x7f);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, sp), _mm_cmpeq_epi8(v, q)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, bs), _mm_cmpeq_epi8(v, del)));
+        if (_mm_movemask_epi8(bad))
+            return 0;
+        _mm_storeu_si128((__m128i *)(void *)(d + i), v);
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x7f)
+            return 0;
+        d[i] = (char)c;
+    }
+    return 1;
+}
+
 int mdw_buf_json_str(mdw_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t start = b->len;
+    /* Fast path: nothing to escape, one copy. */
+    if (n < SIZE_MAX / 2 && mdw_buf_reserve(b, n + 2) == 0) {
+        char *d = b->data + b->len;
+        if (mdw_json_copy_plain(d + 1, s, n)) {
+            d[0] = '"';
+            d[n + 1] = '"';
+            b->len += n + 2;
+            b->data[b->len] = '\0';
+            return 0;
+        }
+    }
     int rc = mdw_buf_putc(b, '"');
     for (size_t i = 0; rc == 0 && i < n; i++) {
         unsigned char c = (unsigned char)s[i];

@@ -34,6 +34,11 @@ int mdw_buf_putc(mdw_buf *b, char c);
 int mdw_buf_printf(mdw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int mdw_buf_vprintf(mdw_buf *b, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal (quotes and escapes included). */
+/*
+** Copies n bytes of s to d (room for n) if none needs JSON escaping (or is
+** 0x7f or >= 0x80): returns 1; else 0, with d partly written.
+*/
+int mdw_json_copy_plain(char *d, const char *s, size_t n);
 int mdw_buf_json_str(mdw_buf *b, const char *s, size_t n);
 /* Hands data to the caller (free()) and resets the buffer. */
 char *mdw_buf_detach(mdw_buf *b, size_t *len);

@@ -239,6 +239,6 @@ int mdw_index_dump(mdw_index *ix, FILE *out, const char *owner_did, const char *
     if (!rc && (flags & MDW_INDEX_DUMP_RECORDS))
         rc = dump_table(ix, txn, out, IX_RECORDS);
 out:
-    mdb_txn_abort(txn);
+    mdw_ix_rtxn_end(ix, txn);
     return rc;
 }

@@ -32,9 +32,21 @@ _Atomic uint64_t mdw_ix_collisions;
 */
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+/*
+** And one digest context per thread: EVP_Digest allocates and frees a
+** context on every call (malloc, free and provider bookkeeping cost more
+** than hashing a 40-byte key). Freed by the key's destructor at thread exit.
+*/
+static pthread_key_t sha256_ctx_key;
+static void ctx_free(void *c)
+{
+    EVP_MD_CTX_free(c);
+}
 static void sha256_fetch(void)
 {
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (pthread_key_create(&sha256_ctx_key, ctx_free) != 0)
+        sha256_md = NULL;
 }
 
 void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H])
@@ -42,7 +54,14 @@ void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H])
     unsigned char md[32];
     unsigned int mdlen = 0;
     pthread_once(&sha256_once, sha256_fetch);
-    if (!sha256_md || !EVP_Digest(p, n, md, &mdlen, sha256_md, NULL)) {
+    EVP_MD_CTX *ctx = sha256_md ? pthread_getspecific(sha256_ctx_key) : NULL;
+    if (sha256_md && !ctx && (ctx = EVP_MD_CTX_new()) != NULL &&
+        pthread_setspecific(sha256_ctx_key, ctx) != 0) {
+        EVP_MD_CTX_free(ctx);
+        ctx = NULL;
+    }
+    if (!ctx || !EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, p, n) ||
+        !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
         /* Only on a broken libcrypto: nothing sane to continue with. */
         mdw_error("index", "sha256 failed", NULL);
         abort();
@@ -55,12 +74,14 @@ void mdw_ix_comm_key(const char *owner, const uint8_t tag[MDW_IX_TAG], uint8_t o
     char hex[9];
     mdw_ix_tag_format(tag, hex);
     size_t n = strlen(owner);
-    char *s = xmalloc(n + 10);
+    char small[256];
+    char *s = n + 10 <= sizeof small ? small : xmalloc(n + 10);
     memcpy(s, owner, n);
     s[n] = '\n';
     memcpy(s + n + 1, hex, 8);
     mdw_ix_hash(s, n + 9, out);
-    free(s);
+    if (s != small)
+        free(s);
 }
 
 static int hexval(char c)
@@ -383,6 +404,7 @@ int mdw_index_open(mdw_index **out, const char *dir, const mdw_index_opts *opts)
         opts = &def;
     *out = NULL;
     mdw_index *ix = xcalloc(1, sizeof *ix);
+    pthread_mutex_init(&ix->rpool_mu, NULL);
     ix->readonly = opts->readonly;
     ix->clock = opts->clock ? opts->clock : mdw_clock_real();
     ix->dir = xstrdup(dir);
@@ -442,6 +464,10 @@ void mdw_index_close(mdw_index *ix)
 {
     if (!ix)
         return;
+    for (int i = 0; i < ix->rpool_n; i++)
+        mdb_txn_abort(ix->rpool[i]);
+    ix->rpool_n = 0;
+    pthread_mutex_destroy(&ix->rpool_mu);
     if (ix->env)
         mdb_env_close(ix->env);
     free(ix->dir);
@@ -450,6 +476,18 @@ void mdw_index_close(mdw_index *ix)
 
 int mdw_ix_rtxn(mdw_index *ix, MDB_txn **txn)
 {
+    MDB_txn *t = NULL;
+    pthread_mutex_lock(&ix->rpool_mu);
+    if (ix->rpool_n)
+        t = ix->rpool[--ix->rpool_n];
+    pthread_mutex_unlock(&ix->rpool_mu);
+    if (t) {
+        if (mdb_txn_renew(t) == 0) {
+            *txn = t;
+            return 0;
+        }
+        mdb_txn_abort(t); /* e.g. MDB_MAP_RESIZED: start afresh below */
+    }
     int rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, txn);
     if (rc == MDB_MAP_RESIZED) {
         /* The writer (maybe another process) grew the map: adopt its size. */
@@ -461,6 +499,18 @@ int mdw_ix_rtxn(mdw_index *ix, MDB_txn **txn)
         return mdw_err_from_lmdb(rc);
     }
     return 0;
+}
+
+void mdw_ix_rtxn_end(mdw_index *ix, MDB_txn *txn)
+{
+    mdb_txn_reset(txn);
+    pthread_mutex_lock(&ix->rpool_mu);
+    int kept = ix->rpool_n < IX_RPOOL_MAX;
+    if (kept)
+        ix->rpool[ix->rpool_n++] = txn;
+    pthread_mutex_unlock(&ix->rpool_mu);
+    if (!kept)
+        mdb_txn_abort(txn);
 }
 
 /* ---- reads ---- */
@@ -532,7 +582,9 @@ int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashta
     /* Newest first = descending keys: land on the first key >= position, step back once. */
     int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     r = r == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    page->uris = xcalloc(limit, sizeof *page->uris);
+    /* Values stay valid until the transaction ends: gather, then copy once. */
+    MDB_val got[100];
+    size_t bytes = 0;
     int64_t last_sk = 0;
     uint8_t last_h[MDW_IX_H];
     int more = 0;
@@ -551,9 +603,24 @@ int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashta
         mdw_ix_str u = mdw_ix_dec_str(&d);
         last_sk = sk;
         memcpy(last_h, kp + MDW_IX_H + 8, MDW_IX_H);
-        if (!d.err)
-            page->uris[page->n++] = mdw_ix_str_dup(u);
+        if (!d.err) {
+            got[page->n].mv_data = (void *)u.p;
+            got[page->n++].mv_size = u.n;
+            bytes += u.n + 1;
+        }
         r = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+    }
+    /* One block: n pointers, n lengths, then the strings. */
+    char *block = xmalloc(page->n * (sizeof(char *) + sizeof(size_t)) + bytes + 1);
+    page->uris = (char **)(void *)block;
+    page->lens = (size_t *)(void *)(block + page->n * sizeof(char *));
+    char *str = block + page->n * (sizeof(char *) + sizeof(size_t));
+    for (size_t i = 0; i < page->n; i++) {
+        memcpy(str, got[i].mv_data, got[i].mv_size);
+        str[got[i].mv_size] = '\0';
+        page->uris[i] = str;
+        page->lens[i] = got[i].mv_size;
+        str += got[i].mv_size + 1;
     }
     if (more && page->scanned)
         mdw_ix_cursor_encode(last_sk, last_h, page->cursor);
@@ -561,7 +628,7 @@ int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashta
 done:
     if (cur)
         mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    mdw_ix_rtxn_end(ix, txn);
     if (rc)
         mdw_index_page_release(page);
     return rc;
@@ -571,10 +638,9 @@ void mdw_index_page_release(mdw_index_page *page)
 {
     if (!page)
         return;
-    for (size_t i = 0; i < page->n; i++)
-        free(page->uris[i]);
-    free(page->uris);
+    free(page->uris); /* one block with the lengths and strings */
     page->uris = NULL;
+    page->lens = NULL;
     page->n = 0;
 }
 
@@ -586,7 +652,7 @@ int mdw_index_communities(mdw_index *ix, mdw_index_community_fn fn, void *ctx)
         return rc;
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(txn, ix->dbi[IX_COMMUNITIES], &cur))) {
-        mdb_txn_abort(txn);
+        mdw_ix_rtxn_end(ix, txn);
         return mdw_err_from_lmdb(rc);
     }
     MDB_val k, v;
@@ -607,7 +673,7 @@ int mdw_index_communities(mdw_index *ix, mdw_index_community_fn fn, void *ctx)
             break;
     }
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    mdw_ix_rtxn_end(ix, txn);
     return 0;
 }
 
@@ -645,7 +711,7 @@ int mdw_index_stats_get(mdw_index *ix, mdw_index_stats *st)
     mdb_env_stat(ix->env, &est);
     st->bytes_used = (uint64_t)(info.me_last_pgno + 1) * est.ms_psize;
     st->map_bytes = info.me_mapsize;
-    mdb_txn_abort(txn);
+    mdw_ix_rtxn_end(ix, txn);
     return 0;
 }
 

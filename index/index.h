@@ -45,6 +45,7 @@ typedef struct mdw_index_opts {
 
 typedef struct mdw_index_page {
     char **uris; /* n post AT-URIs, newest first */
+    size_t *lens; /* their lengths */
     size_t n;
     char cursor[MDW_INDEX_CURSOR_MAX]; /* "" when the feed has no more posts */
     size_t scanned;                    /* entries read (metrics) */

@@ -1781,6 +1781,6 @@ int mdw_index_last_seq(mdw_index *ix, uint64_t *seq)
     MDB_val k = {8, (void *)"last_seq"}, v;
     if (mdb_get(txn, ix->dbi[IX_META], &k, &v) == 0 && v.mv_size == 8)
         *seq = mdw_ix_get_be64(v.mv_data);
-    mdb_txn_abort(txn);
+    mdw_ix_rtxn_end(ix, txn);
     return 0;
 }

@@ -38,6 +38,54 @@ TEST(buf_json_string_escapes)
     mdw_buf_release(&b);
 }
 
+/*
+** The fast path copies 16 bytes at a time: a byte that needs escaping (or
+** is 0x7f / >= 0x80) at every offset of strings of every length up to 40
+** must give the same text as escaping character by character.
+*/
+TEST(buf_json_string_fast_path_matches_slow)
+{
+    static const unsigned char specials[] = {'"', '\\', '\n', 0x01, 0x1f, 0x7f, 0x80, 0xc3, 0xff};
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t at = 0; at <= n; at++) {
+            for (size_t k = 0; k < sizeof specials; k++) {
+                char in[41];
+                for (size_t i = 0; i < n; i++)
+                    in[i] = (char)('a' + i % 26);
+                if (at < n)
+                    in[at] = (char)specials[k];
+                char want[41 * 6 + 3];
+                size_t w = 0;
+                want[w++] = '"';
+                for (size_t i = 0; i < n; i++) {
+                    unsigned char c = (unsigned char)in[i];
+                    if (c == '"' || c == '\\') {
+                        want[w++] = '\\';
+                        want[w++] = (char)c;
+                    } else if (c == '\n') {
+                        want[w++] = '\\';
+                        want[w++] = 'n';
+                    } else if (c < 0x20) {
+                        w += (size_t)snprintf(want + w, 7, "\\u%04x", c);
+                    } else {
+                        want[w++] = (char)c;
+                    }
+                }
+                want[w++] = '"';
+                want[w] = '\0';
+                mdw_buf b = MDW_BUF_INIT(1000);
+                ASSERT_OK(mdw_buf_puts(&b, "x"));
+                ASSERT_OK(mdw_buf_json_str(&b, in, n));
+                ASSERT_EQ(b.len, w + 1);
+                ASSERT_MSG(memcmp(b.data + 1, want, w + 1) == 0, "n=%zu at=%zu k=%zu", n, at, k);
+                mdw_buf_release(&b);
+                if (at == n)
+                    break; /* no special: one pass is enough */
+            }
+        }
+    }
+}
+
 TEST(fake_clock_moves_only_when_told)
 {
     mdw_clock c;
@@ -128,6 +176,7 @@ int main(void)
     RUN(strerror_names_every_code);
     RUN(buf_refuses_past_max_and_keeps_contents);
     RUN(buf_json_string_escapes);
+    RUN(buf_json_string_fast_path_matches_slow);
     RUN(fake_clock_moves_only_when_told);
     RUN(time_parse_and_format);
     RUN(metrics_render_families_once);

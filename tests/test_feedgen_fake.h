@@ -53,6 +53,7 @@ static int fake_feed_page(void *ctx, const char *owner, const char *id, const ch
     }
     memset(page, 0, sizeof *page);
     page->uris = xcalloc(limit, sizeof(char *));
+    page->lens = xcalloc(limit, sizeof(size_t));
     long i = start;
     for (; i < FAKE_POSTS && page->n < limit; i++)
         page->uris[page->n++] =
@@ -61,6 +62,8 @@ static int fake_feed_page(void *ctx, const char *owner, const char *id, const ch
         free(page->uris[0]);
         page->uris[0] = xstrdup(f->first_uri);
     }
+    for (size_t k = 0; k < page->n; k++)
+        page->lens[k] = strlen(page->uris[k]);
     page->scanned = page->n;
     if (i < FAKE_POSTS)
         snprintf(page->cursor, sizeof page->cursor, "%ld", i);
@@ -72,7 +75,9 @@ static void fake_page_release(void *ctx, mdw_index_page *page)
     for (size_t i = 0; i < page->n; i++)
         free(page->uris[i]);
     free(page->uris);
+    free(page->lens);
     page->uris = NULL;
+    page->lens = NULL;
     page->n = 0;
 }
 

@@ -405,6 +405,7 @@ int mdw_index_open(mdw_index **out, const char *dir, const mdw_index_opts *opts)
     *out = NULL;
     mdw_index *ix = xcalloc(1, sizeof *ix);
     pthread_mutex_init(&ix->rpool_mu, NULL);
+    pthread_mutex_init(&ix->cc_mu, NULL);
     ix->readonly = opts->readonly;
     ix->clock = opts->clock ? opts->clock : mdw_clock_real();
     ix->dir = xstrdup(dir);
@@ -468,6 +469,7 @@ void mdw_index_close(mdw_index *ix)
         mdb_txn_abort(ix->rpool[i]);
     ix->rpool_n = 0;
     pthread_mutex_destroy(&ix->rpool_mu);
+    pthread_mutex_destroy(&ix->cc_mu);
     if (ix->env)
         mdb_env_close(ix->env);
     free(ix->dir);
@@ -546,6 +548,51 @@ static int find_community(mdw_index *ix, MDB_txn *txn, const char *owner, const 
     return 0;
 }
 
+/*
+** find_community + read_retention, answered from the per-snapshot cache when
+** this transaction sees the same commit as the entry (ix_ccache_slot).
+*/
+static int find_community_cached(mdw_index *ix, MDB_txn *txn, const char *owner,
+                                 const uint8_t tag[MDW_IX_TAG], uint8_t ck[MDW_IX_H],
+                                 int64_t *retention)
+{
+    uint64_t txnid = (uint64_t)mdb_txn_id(txn);
+    size_t olen = strlen(owner);
+    uint32_t h = 2166136261u; /* FNV-1a: picks the slot only */
+    for (size_t i = 0; i < olen; i++)
+        h = (h ^ (uint8_t)owner[i]) * 16777619u;
+    for (size_t i = 0; i < MDW_IX_TAG; i++)
+        h = (h ^ tag[i]) * 16777619u;
+    ix_ccache_slot *sl = &ix->cc[h % IX_CCACHE];
+    int cacheable = olen < IX_CCACHE_DID && txnid != 0;
+    if (cacheable) {
+        pthread_mutex_lock(&ix->cc_mu);
+        int hit = sl->txnid == txnid && memcmp(sl->tag, tag, MDW_IX_TAG) == 0 &&
+                  strcmp(sl->owner, owner) == 0;
+        int rc = sl->rc;
+        if (hit) {
+            memcpy(ck, sl->ck, MDW_IX_H);
+            *retention = sl->retention;
+        }
+        pthread_mutex_unlock(&ix->cc_mu);
+        if (hit)
+            return rc;
+    }
+    int rc = find_community(ix, txn, owner, tag, ck);
+    *retention = rc == 0 ? read_retention(ix, txn) : 0;
+    if (cacheable && (rc == 0 || rc == MDW_ENOTFOUND)) {
+        pthread_mutex_lock(&ix->cc_mu);
+        sl->txnid = txnid;
+        memcpy(sl->tag, tag, MDW_IX_TAG);
+        memcpy(sl->ck, ck, MDW_IX_H);
+        memcpy(sl->owner, owner, olen + 1);
+        sl->rc = rc;
+        sl->retention = *retention;
+        pthread_mutex_unlock(&ix->cc_mu);
+    }
+    return rc;
+}
+
 int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashtag_id,
                         const char *cursor, size_t limit, mdw_index_page *page)
 {
@@ -570,9 +617,9 @@ int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashta
     if (rc)
         return rc;
     MDB_cursor *cur = NULL;
-    if ((rc = find_community(ix, txn, owner_did, tag, key)))
+    int64_t retention = 0;
+    if ((rc = find_community_cached(ix, txn, owner_did, tag, key, &retention)))
         goto done;
-    int64_t retention = read_retention(ix, txn);
     int64_t cutoff = retention > 0 ? mdw_clock_now_us(ix->clock) - retention : INT64_MIN;
     if ((rc = mdb_cursor_open(txn, ix->dbi[IX_FEED], &cur))) {
         rc = mdw_err_from_lmdb(rc);

@@ -73,6 +73,23 @@ enum {
 extern const char *const mdw_ix_table_names[IX_NTABLES];
 
 #define IX_RPOOL_MAX 16
+#define IX_CCACHE    64  /* community lookups remembered per snapshot */
+#define IX_CCACHE_DID 128 /* owner DIDs at most this long (NUL included) are cached */
+
+/*
+** A feed read's community lookup (hash of owner and tag, communities table,
+** retention in meta), remembered for the snapshot it was made in: an entry
+** is used only by a read transaction with the same txnid, i.e. when nothing
+** was committed since, so it can never answer differently than the tables.
+*/
+typedef struct ix_ccache_slot {
+    uint64_t txnid; /* 0 = empty */
+    uint8_t tag[MDW_IX_TAG];
+    uint8_t ck[MDW_IX_H];
+    int rc; /* 0 or MDW_ENOTFOUND */
+    int64_t retention;
+    char owner[IX_CCACHE_DID];
+} ix_ccache_slot;
 
 struct mdw_index {
     MDB_env *env;
@@ -90,6 +107,8 @@ struct mdw_index {
     pthread_mutex_t rpool_mu;
     MDB_txn *rpool[IX_RPOOL_MAX];
     int rpool_n;
+    pthread_mutex_t cc_mu;
+    ix_ccache_slot cc[IX_CCACHE];
 };
 
 /* records.kind */

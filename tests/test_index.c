@@ -139,6 +139,34 @@ TEST(full_pages_despite_hidden_and_nonmembers)
     fx_close(&f);
 }
 
+/*
+** Feed reads remember the community lookup per snapshot (ix_ccache_slot):
+** a commit in between must make the next read look again. Unknown, then
+** created, then deleted, with reads of every state twice in a row.
+*/
+TEST(community_lookup_cache_follows_commits)
+{
+    fx f;
+    ASSERT_OK(fx_open(&f, TEST_TMPDIR()));
+    mdw_index_page pg;
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ(mdw_index_feed_page(f.ix, OWNER, TAG, NULL, 10, &pg), MDW_ENOTFOUND);
+    char curi[URI_MAX];
+    ASSERT_EQ(fx_config(&f, OWNER, TAG, curi, sizeof curi, NULL, NULL), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_post(&f, OWNER, "#atr_" TAG, NULL, 0), MDW_RULE_APPLIED);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_OK(mdw_index_feed_page(f.ix, OWNER, TAG, NULL, 10, &pg));
+        ASSERT_EQ(pg.n, 1);
+        mdw_index_page_release(&pg);
+    }
+    /* Same slot, other community: a hit needs the same owner and tag. */
+    ASSERT_EQ(mdw_index_feed_page(f.ix, OWNER2, TAG, NULL, 10, &pg), MDW_ENOTFOUND);
+    ASSERT_EQ(fx_delete(&f, curi), MDW_RULE_APPLIED);
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ(mdw_index_feed_page(f.ix, OWNER, TAG, NULL, 10, &pg), MDW_ENOTFOUND);
+    fx_close(&f);
+}
+
 /* Posts arriving between page reads: nothing present at the first read is skipped or repeated. */
 TEST(paging_stable_while_posts_arrive)
 {
@@ -429,6 +457,7 @@ int main(void)
     RUN(feed_uri_parse);
     RUN(page_errors);
     RUN(full_pages_despite_hidden_and_nonmembers);
+    RUN(community_lookup_cache_follows_commits);
     RUN(paging_stable_while_posts_arrive);
     RUN(communities_and_stats);
     RUN(format_version_older_cleared_newer_refused);

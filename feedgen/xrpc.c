@@ -197,7 +197,6 @@ int mdw_xrpc_error_json(mdw_buf *b, const char *error, const char *message)
 
 /* ---- replies ------------------------------------------------------------------------------- */
 
-
 void mdw_xrpc_reply_init(mdw_xrpc_reply *r)
 {
     memset(r, 0, sizeof *r);

@@ -44,7 +44,7 @@ typedef struct mdw_index_opts {
 #define MDW_INDEX_SCAN_MAX   2000 /* entries one page request may read */
 
 typedef struct mdw_index_page {
-    char **uris; /* n post AT-URIs, newest first */
+    char **uris;  /* n post AT-URIs, newest first */
     size_t *lens; /* their lengths */
     size_t n;
     char cursor[MDW_INDEX_CURSOR_MAX]; /* "" when the feed has no more posts */

@@ -72,8 +72,8 @@ enum {
 
 extern const char *const mdw_ix_table_names[IX_NTABLES];
 
-#define IX_RPOOL_MAX 16
-#define IX_CCACHE    64  /* community lookups remembered per snapshot */
+#define IX_RPOOL_MAX  16
+#define IX_CCACHE     64  /* community lookups remembered per snapshot */
 #define IX_CCACHE_DID 128 /* owner DIDs at most this long (NUL included) are cached */
 
 /*

@@ -114,14 +114,22 @@ int mdw_json_copy_plain(char *d, const char *s, size_t n)
 #ifdef __SSE2__
     const __m128i sp = _mm_set1_epi8(0x20), q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'),
                   del = _mm_set1_epi8(0x7f);
-    for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, sp), _mm_cmpeq_epi8(v, q)),
-                                   _mm_or_si128(_mm_cmpeq_epi8(v, bs), _mm_cmpeq_epi8(v, del)));
-        if (_mm_movemask_epi8(bad))
-            return 0;
-        _mm_storeu_si128((__m128i *)(void *)(d + i), v);
+#define PLAIN16(at)                                                                                \
+    do {                                                                                           \
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + (at)));                    \
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, sp), _mm_cmpeq_epi8(v, q)),      \
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, bs), _mm_cmpeq_epi8(v, del)));   \
+        if (_mm_movemask_epi8(bad))                                                                \
+            return 0;                                                                              \
+        _mm_storeu_si128((__m128i *)(void *)(d + (at)), v);                                        \
+    } while (0)
+    for (; i + 16 <= n; i += 16)
+        PLAIN16(i);
+    if (i < n && n >= 16) {
+        PLAIN16(n - 16); /* the tail, overlapping bytes already checked */
+        return 1;
     }
+#undef PLAIN16
 #endif
     for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];

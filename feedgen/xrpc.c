@@ -265,30 +265,35 @@ static int serve_feed(const mdw_xrpc_server *s, const mdw_xrpc_request *q, const
         if (!rc)
             rc = mdw_buf_json_str(b, page.cursor, strlen(page.cursor));
         if (!rc)
-            rc = mdw_buf_puts(b, ",\"feed\":[");
+            rc = mdw_buf_puts(b, ",\"feed\":");
     } else if (!rc) {
-        rc = mdw_buf_puts(b, "{\"feed\":[");
+        rc = mdw_buf_puts(b, "{\"feed\":");
     }
-    /* Items written in place; a URI that needs escaping takes the slow path. */
+    /*
+    ** Items written in place, each opened by 10 fixed bytes ('[' or ',' then
+    ** {"post":"); a URI that needs escaping takes the slow path.
+    */
     for (size_t i = 0; i < page.n && !rc; i++) {
-        static const char item[] = ",{\"post\":\"";
-        size_t skip = i == 0, ilen = sizeof item - 1 - skip, n = page.lens[i];
+        enum { ILEN = 10 };
+        size_t n = page.lens[i];
         /* (Reserved above unless an escaped URI grew the body.) */
-        if (b->cap - b->len < ilen + n + 3 && (rc = mdw_buf_reserve(b, ilen + n + 2)) != 0)
+        if (b->cap - b->len < ILEN + n + 3 && (rc = mdw_buf_reserve(b, ILEN + n + 2)) != 0)
             break;
         char *w = b->data + b->len;
-        memcpy(w, item + skip, ilen);
-        if (mdw_json_copy_plain(w + ilen, page.uris[i], n)) {
-            memcpy(w + ilen + n, "\"}", 3); /* with the NUL */
-            b->len += ilen + n + 2;
+        memcpy(w, i ? ",{\"post\":\"" : "[{\"post\":\"", ILEN);
+        if (mdw_json_copy_plain(w + ILEN, page.uris[i], n)) {
+            memcpy(w + ILEN + n, "\"}", 3); /* with the NUL */
+            b->len += ILEN + n + 2;
             continue;
         }
-        b->len += ilen - 1; /* keep the item up to the '"': escape the slow way */
+        b->len += ILEN - 1; /* keep the item up to the '"': escape the slow way */
         b->data[b->len] = '\0';
         rc = mdw_buf_json_str(b, page.uris[i], n);
         if (!rc)
             rc = mdw_buf_putc(b, '}');
     }
+    if (!rc && page.n == 0)
+        rc = mdw_buf_putc(b, '[');
     if (!rc)
         rc = mdw_buf_puts(b, "]}");
     s->source.page_release(s->source.ctx, &page);

@@ -82,17 +82,27 @@ local req = wrk.format("GET", "/xrpc/_health")
 request = function() return req end
 EOF
 
-# wrk's text -> "req_per_s p99_ms non2xx"
+# The server's CPU time so far, in clock ticks (utime + stime).
+server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
+TCK=$(getconf CLK_TCK)
+
+# wrk's text -> "req_per_s p99_ms non2xx server_cpu_us_per_request"
 run_wrk() {
-  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$@" 2>&1 | py -c '
+  local t0 t1
+  t0=$(server_ticks)
+  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$@" >"$T/wrk.out" 2>&1
+  t1=$(server_ticks)
+  py -c '
 import re, sys
-t = sys.stdin.read()
+t = open(sys.argv[1]).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+n = int(re.search(r"(\d+) requests in", t).group(1))
 m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", t)
 p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
-print(f"{rps:.0f} {p99:.3f} {bad.group(1) if bad else 0}")
-'
+cpu = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4]) * 1e6 / max(n, 1)
+print(f"{rps:.0f} {p99:.3f} {bad.group(1) if bad else 0} {cpu:.1f}")
+' "$T/wrk.out" "$t0" "$t1" "$TCK"
 }
 
 curl -sf "$BASE$FPATH" | py -c 'import json,sys; j=json.load(sys.stdin); assert len(j["feed"]) == 50 and j["cursor"]' \
@@ -112,6 +122,7 @@ med() { # file column -> median
 }
 h_rps=$(med "$T/h.txt" 0); h_p99=$(med "$T/h.txt" 1)
 f_rps=$(med "$T/f.txt" 0); f_p99=$(med "$T/f.txt" 1)
+h_cpu=$(med "$T/h.txt" 3); f_cpu=$(med "$T/f.txt" 3)
 h_bad=$(awk '{s += $3} END {print s + 0}' "$T/h.txt"); f_bad=$(awk '{s += $3} END {print s + 0}' "$T/f.txt")
 echo "rounds (req/s p99_ms): health $(awk '{printf "%s/%s ", $1, $2}' "$T/h.txt")"
 echo "                       feed   $(awk '{printf "%s/%s ", $1, $2}' "$T/f.txt")"
@@ -123,5 +134,8 @@ printf '%-44s %12.0f %-10s | baseline %-30s %12.0f %-10s | ratio %.2f (goal >= 0
 printf '%-44s %12.2f %-10s | baseline %-30s %12.2f %-10s | ratio %.2f (goal <= 1.50)\n' \
   "getFeedSkeleton p99 latency" "$f_p99" "ms" "/xrpc/_health p99" "$h_p99" "ms" \
   "$(py -c "print($f_p99 / $h_p99)")"
+printf '%-44s %12.1f %-10s | baseline %-30s %12.1f %-10s | ratio %.2f (not a goal: the server alone, whatever wrk and other load do)\n' \
+  "server CPU per feed request" "$f_cpu" "us" "server CPU per health request" "$h_cpu" "us" \
+  "$(py -c "print($f_cpu / $h_cpu)")"
 echo "non-2xx responses: feed $f_bad, health $h_bad; wrk -t2 -c$CONNS, $ROUNDS alternating rounds of ${HALF}s per endpoint (medians), server --http_threads 2"
 [ "$f_bad" -eq 0 ] && [ "$h_bad" -eq 0 ]

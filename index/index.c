@@ -53,7 +53,7 @@ static void sha256_fetch(void)
         sha256_md = NULL;
 }
 
-void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H])
+void mdw_ix_hash2(const void *a, size_t an, const void *b, size_t bn, uint8_t out[MDW_IX_H])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
@@ -64,13 +64,18 @@ void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H])
         EVP_MD_CTX_free(ctx);
         ctx = NULL;
     }
-    if (!ctx || !EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, p, n) ||
-        !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
+    if (!ctx || !EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, a, an) ||
+        (bn && !EVP_DigestUpdate(ctx, b, bn)) || !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
         /* Only on a broken libcrypto: nothing sane to continue with. */
         mdw_error("index", "sha256 failed", NULL);
         abort();
     }
     memcpy(out, md, MDW_IX_H);
+}
+
+void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H])
+{
+    mdw_ix_hash2(p, n, NULL, 0, out);
 }
 
 void mdw_ix_rec_key(const char *uri, uint8_t out[MDW_IX_RK])

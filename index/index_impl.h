@@ -115,6 +115,8 @@ enum { IX_EXP_RECORD = 1, IX_EXP_ACCOUNT = 2 };
 extern _Atomic uint64_t mdw_ix_collisions;
 
 void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H]);
+/* H(a ‖ b), without building the concatenation. */
+void mdw_ix_hash2(const void *a, size_t an, const void *b, size_t bn, uint8_t out[MDW_IX_H]);
 /* RK(uri): the records key (see the top of this file). out + 8 is H(uri). */
 void mdw_ix_rec_key(const char *uri, uint8_t out[MDW_IX_RK]);
 static inline void mdw_ix_hash_str(const char *s, uint8_t out[MDW_IX_H]);

@@ -61,6 +61,9 @@ struct mdw_rules {
     mdw_tagger *tagger;
     mdw_ix_enc enc;
     int64_t tomb_delta, post_delta;
+    /* One cursor per table for the whole write transaction (closed before it ends): collect() runs
+     * a few times per event. */
+    MDB_cursor *cur[IX_NTABLES];
     tagcache_entry *tc;
     size_t tc_used;
 };
@@ -142,14 +145,37 @@ static void kvlist_free(kvlist *l)
     memset(l, 0, sizeof *l);
 }
 
+/* The transaction's cursor on table t (opened on first use). */
+static int cursor(mdw_rules *r, int t, MDB_cursor **out)
+{
+    if (!r->cur[t]) {
+        int rc = mdb_cursor_open(r->txn, DBI(t), &r->cur[t]);
+        if (rc) {
+            r->cur[t] = NULL;
+            return lmdb_rc(rc, "cursor");
+        }
+    }
+    *out = r->cur[t];
+    return 0;
+}
+
+/* Before the transaction ends (LMDB frees a write transaction's cursors with it). */
+static void cursors_close(mdw_rules *r)
+{
+    for (int t = 0; t < IX_NTABLES; t++)
+        if (r->cur[t]) {
+            mdb_cursor_close(r->cur[t]);
+            r->cur[t] = NULL;
+        }
+}
+
 /* Copies every (key, value) whose key starts with prefix (values only when with_v). */
 static int collect(mdw_rules *r, int t, const void *prefix, size_t plen, int with_v, kvlist *out)
 {
     memset(out, 0, sizeof *out);
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(r->txn, DBI(t), &cur);
-    if (rc)
-        return lmdb_rc(rc, "cursor");
+    MDB_cursor *cur = NULL;
+    TRY(cursor(r, t, &cur));
+    int rc;
     MDB_val k = {plen, (void *)prefix}, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
          rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0;
@@ -164,7 +190,6 @@ static int collect(mdw_rules *r, int t, const void *prefix, size_t plen, int wit
         e->v = with_v ? xmemdup(v.mv_data, v.mv_size ? v.mv_size : 1) : NULL;
         e->vn = with_v ? v.mv_size : 0;
     }
-    mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND) {
         kvlist_free(out);
         return lmdb_rc(rc, "cursor_get");
@@ -218,6 +243,7 @@ typedef struct post {
     size_t ntags;
     uint8_t tags[MDW_MAX_POST_TAGS][4];
     char *author, *uri, *cid;
+    uint8_t ah[MDW_IX_H]; /* H(author), hashed once */
 } post;
 
 static void post_free(post *p)
@@ -283,6 +309,7 @@ static int rec_decode(const MDB_val *v, const char *uri, rec *c)
         if (d.err || !(p->author = uri_did(u.p, u.n)))
             return MDW_ECORRUPT;
         memcpy(p->tags, t, p->ntags * 4);
+        mdw_ix_hash_str(p->author, p->ah);
         p->uri = mdw_ix_str_dup(u);
         p->cid = mdw_ix_str_dup(cid);
         p->found = 1;
@@ -408,12 +435,10 @@ static void author_post_key(uint8_t k[AUTHOR_POST_KEY], const uint8_t ah[MDW_IX_
 /* Adds (add=1) or removes (add=0) the post's secondary entries (tag_posts, author_posts). */
 static int post_index(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const post *p, int add)
 {
-    uint8_t ah[MDW_IX_H];
-    mdw_ix_hash_str(p->author, ah);
     for (size_t i = 0; i < p->ntags; i++) {
         uint8_t tk[TAG_POST_KEY], ak[AUTHOR_POST_KEY];
         tag_post_key(tk, p->tags[i], p->sk, rk);
-        author_post_key(ak, ah, p->tags[i], rk);
+        author_post_key(ak, p->ah, p->tags[i], rk);
         if (add) {
             TRY(put(r, IX_TAG_POSTS, tk, sizeof tk, "", 0));
             TRY(put(r, IX_AUTHOR_POSTS, ak, sizeof ak, "", 0));
@@ -528,12 +553,20 @@ static int role_flags(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did,
 ** community c: among actions naming c's config whose author is the owner or
 ** a moderator now, the latest (createdAt, URI). 0 when none.
 */
-static int mod_decide(mdw_rules *r, const comm *c, const char *tkey, int *act)
+/* The stored target key ("p:<uri>", "u:<did>") equals kind ':' target. */
+static int tkey_eq(mdw_ix_str tk, char kind, const char *target, size_t tn)
+{
+    return tk.n == tn + 2 && tk.p[0] == kind && tk.p[1] == ':' && !memcmp(tk.p + 2, target, tn);
+}
+
+static int mod_decide(mdw_rules *r, const comm *c, char kind, const char *target, int *act)
 {
     *act = 0;
     uint8_t pre[2 * MDW_IX_H];
+    size_t tn = strlen(target);
+    const char kp[2] = {kind, ':'};
     memcpy(pre, c->curih, MDW_IX_H);
-    mdw_ix_hash_str(tkey, pre + MDW_IX_H);
+    mdw_ix_hash2(kp, 2, target, tn, pre + MDW_IX_H);
     kvlist l;
     TRY(collect(r, IX_MODERATION, pre, sizeof pre, 1, &l));
     int64_t best_t = 0;
@@ -546,7 +579,7 @@ static int mod_decide(mdw_rules *r, const comm *c, const char *tkey, int *act)
         uint8_t a = mdw_ix_dec_u8(&d);
         mdw_ix_str author = mdw_ix_dec_str(&d), tk = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d),
                    cu = mdw_ix_dec_str(&d);
-        if (d.err || !mdw_ix_str_eq(tk, tkey) || !mdw_ix_str_eq(cu, c->curi))
+        if (d.err || !tkey_eq(tk, kind, target, tn) || !mdw_ix_str_eq(cu, c->curi))
             continue;
         char *as = mdw_ix_str_dup(author);
         uint8_t fl = 0;
@@ -581,10 +614,8 @@ static int is_member(mdw_rules *r, const comm *c, const char *did, const uint8_t
     TRY(role_flags(r, c->ck, did, dh, &fl));
     if (fl & IX_ROLE_BLOCKLIST)
         return 0;
-    char *tkey = xasprintf("u:%s", did);
-    int act = 0, rc = mod_decide(r, c, tkey, &act);
-    free(tkey);
-    TRY(rc);
+    int act = 0;
+    TRY(mod_decide(r, c, 'u', did, &act));
     if (act == IX_ACT_BLOCK)
         return 0;
     if (str_eq(did, c->owner) || (fl & IX_ROLE_MOD)) {
@@ -669,19 +700,14 @@ static int post_eval(mdw_rules *r, const comm *c, const uint8_t rk[MDW_IX_RK], c
     if (p->sk < r->cutoff)
         return 0;
     int ok;
-    uint8_t ah[MDW_IX_H];
-    mdw_ix_hash_str(p->author, ah);
-    TRY(members_has(r, c->ck, p->author, ah, &ok));
+    TRY(members_has(r, c->ck, p->author, p->ah, &ok));
     if (!ok)
         return 0;
-    TRY(account_visible(r, p->author, ah, &ok));
+    TRY(account_visible(r, p->author, p->ah, &ok));
     if (!ok)
         return 0;
-    char *tkey = xasprintf("p:%s", p->uri);
     int act = 0;
-    int rc = mod_decide(r, c, tkey, &act);
-    free(tkey);
-    TRY(rc);
+    TRY(mod_decide(r, c, 'p', p->uri, &act));
     if (act == IX_ACT_HIDE)
         return 0;
     mdw_ix_enc_reset(&r->enc);
@@ -1478,6 +1504,7 @@ static int apply_post(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
             why = p.ntags == 0 ? "post_untagged" : "post_expired";
         } else {
             p.author = (char *)ev->did;
+            mdw_ix_hash_str(p.author, p.ah);
             p.uri = ev->uri;
             p.cid = (char *)(ev->cid ? ev->cid : "");
             if (old->found)
@@ -1615,6 +1642,7 @@ void mdw_rules_free(mdw_rules *r)
 {
     if (!r)
         return;
+    cursors_close(r);
     if (r->txn)
         mdb_txn_abort(r->txn);
     mdw_tagger_free(r->tagger);
@@ -1646,6 +1674,7 @@ int mdw_rules_begin(mdw_rules *r)
 
 void mdw_rules_abort(mdw_rules *r)
 {
+    cursors_close(r);
     if (r->txn)
         mdb_txn_abort(r->txn);
     r->txn = NULL;
@@ -1684,6 +1713,7 @@ int mdw_rules_commit(mdw_rules *r, uint64_t last_seq)
         mdw_rules_abort(r);
         return rc;
     }
+    cursors_close(r);
     rc = mdb_txn_commit(r->txn);
     r->txn = NULL;
     return rc ? lmdb_rc(rc, "commit") : 0;

@@ -41,7 +41,7 @@
     X(index_map_mb, INT, "4096", 1, 1048576, NULL, "index LMDB map size (MiB)")                    \
     X(retention_days, INT, "7", 1, 3650, NULL, "posts older than this leave the feeds")            \
     X(sweep_interval_s, INT, "600", 1, 86400, NULL, "retention sweep period")                      \
-    X(process_batch, INT, "4096", 1, 100000, NULL, "events claimed per processor transaction")     \
+    X(process_batch, INT, "16384", 1, 100000, NULL, "events claimed per processor transaction")    \
     X(http_threads, INT, "2", 1, 256, NULL, "HTTP worker threads")                                 \
     X(http_max_connections, INT, "1024", 1, 100000, NULL, "concurrent HTTP connections")           \
     X(http_timeout_s, INT, "10", 1, 3600, NULL, "idle connection timeout")                         \

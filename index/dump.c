@@ -16,6 +16,9 @@
 #include "index/index_impl.h"
 #include "common/banned.h"
 
+/* Not a table: the live posts of the records table, dumped as "tagged" rows. */
+#define DUMP_TAGGED (-1)
+
 #define S(x) (int)(x).n, (x).p
 
 static int dump_feed(mdw_index *ix, MDB_txn *txn, FILE *out, const uint8_t ck[MDW_IX_H])
@@ -149,16 +152,26 @@ static void dump_row(mdw_index *ix, FILE *out, int t, const MDB_val *v)
                     S(st), seq);
         break;
     }
-    case IX_POSTS: {
+    case DUMP_TAGGED: {
+        /* The live posts of the records table (format 3 keeps a post's data in its record). */
+        uint8_t kind = mdw_ix_dec_u8(&d), state = mdw_ix_dec_u8(&d);
+        mdw_ix_dec_i64(&d);
+        mdw_ix_dec_str(&d);
+        mdw_ix_str u = mdw_ix_dec_str(&d);
+        mdw_ix_dec_str(&d);
+        mdw_ix_dec_str(&d);
+        if (d.err || kind != IX_KIND_POST || state != IX_STATE_LIVE)
+            break;
         int64_t sk = mdw_ix_dec_i64(&d), created = mdw_ix_dec_i64(&d);
         uint8_t n = mdw_ix_dec_u8(&d);
         const uint8_t *tags = mdw_ix_dec_bytes(&d, (size_t)n * 4);
-        mdw_ix_str a = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), c = mdw_ix_dec_str(&d);
-        if (d.err)
+        mdw_ix_str c = mdw_ix_dec_str(&d);
+        const char *a = u.n > 5 ? memchr(u.p + 5, '/', u.n - 5) : NULL;
+        if (d.err || !a)
             break;
         fprintf(out,
                 "tagged %.*s author=%.*s sortkey=%" PRId64 " createdAt=%" PRId64 " cid=%.*s tags=",
-                S(u), S(a), sk, created, S(c));
+                S(u), (int)(a - u.p - 5), u.p + 5, sk, created, S(c));
         for (uint8_t i = 0; i < n; i++) {
             mdw_ix_tag_format(tags + 4 * i, hex);
             fprintf(out, "%s%s", i ? "," : "", hex);
@@ -186,7 +199,7 @@ static void dump_row(mdw_index *ix, FILE *out, int t, const MDB_val *v)
 static int dump_table(mdw_index *ix, MDB_txn *txn, FILE *out, int t)
 {
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, ix->dbi[t], &cur);
+    int rc = mdb_cursor_open(txn, ix->dbi[t == DUMP_TAGGED ? IX_RECORDS : t], &cur);
     if (rc)
         return mdw_err_from_lmdb(rc);
     MDB_val k, v;
@@ -233,7 +246,7 @@ int mdw_index_dump(mdw_index *ix, FILE *out, const char *owner_did, const char *
     }
     fprintf(out, "meadow index dump format=%d\n", MDW_IX_FORMAT);
     static const int order[] = {IX_COMMUNITIES, IX_CONFIGS,  IX_MEMBERSHIPS,
-                                IX_MODERATION,  IX_ACCOUNTS, IX_POSTS};
+                                IX_MODERATION,  IX_ACCOUNTS, DUMP_TAGGED};
     for (size_t i = 0; i < sizeof order / sizeof order[0] && !rc; i++)
         rc = dump_table(ix, txn, out, order[i]);
     if (!rc && (flags & MDW_INDEX_DUMP_RECORDS))

@@ -18,10 +18,14 @@
 #include "common/banned.h"
 
 const char *const mdw_ix_table_names[IX_NTABLES] = {
-    "meta",        "records",       "posts",       "tag_posts", "author_posts", "configs",
-    "config_vers", "owner_configs", "communities", "by_tag",    "roles",        "memberships",
-    "moderation",  "accounts",      "members",     "feed",      "expiry",
+    "meta",          "records",     "tag_posts", "author_posts", "configs",     "config_vers",
+    "owner_configs", "communities", "by_tag",    "roles",        "memberships", "moderation",
+    "accounts",      "members",     "feed",      "expiry",
 };
+
+/* Tables of older formats, dropped with the rest when an older index is cleared. */
+static const char *const retired_tables[] = {"post_refs", "posts"};
+#define N_RETIRED (sizeof retired_tables / sizeof retired_tables[0])
 
 _Atomic uint64_t mdw_ix_collisions;
 
@@ -49,7 +53,7 @@ static void sha256_fetch(void)
         sha256_md = NULL;
 }
 
-void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H])
+void mdw_ix_hash2(const void *a, size_t an, const void *b, size_t bn, uint8_t out[MDW_IX_H])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
@@ -60,13 +64,30 @@ void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H])
         EVP_MD_CTX_free(ctx);
         ctx = NULL;
     }
-    if (!ctx || !EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, p, n) ||
-        !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
+    if (!ctx || !EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, a, an) ||
+        (bn && !EVP_DigestUpdate(ctx, b, bn)) || !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
         /* Only on a broken libcrypto: nothing sane to continue with. */
         mdw_error("index", "sha256 failed", NULL);
         abort();
     }
     memcpy(out, md, MDW_IX_H);
+}
+
+void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H])
+{
+    mdw_ix_hash2(p, n, NULL, 0, out);
+}
+
+void mdw_ix_rec_key(const char *uri, uint8_t out[MDW_IX_RK])
+{
+    size_t n = strlen(uri);
+    const char *slash = strrchr(uri, '/');
+    const char *rkey = slash ? slash + 1 : uri;
+    int64_t t = 0;
+    if (mdw_ix_tid_time(rkey, n - (size_t)(rkey - uri), &t) != 0)
+        t = 0;
+    mdw_ix_put_be64(out, (uint64_t)t);
+    mdw_ix_hash(uri, n, out + 8);
 }
 
 void mdw_ix_comm_key(const char *owner, const uint8_t tag[MDW_IX_TAG], uint8_t out[MDW_IX_H])
@@ -409,6 +430,14 @@ static int check_format(mdw_index *ix, MDB_txn *txn)
             if (r)
                 return mdw_err_from_lmdb(r);
         }
+        for (size_t i = 0; i < N_RETIRED; i++) {
+            MDB_dbi d;
+            int r = mdb_dbi_open(txn, retired_tables[i], 0, &d);
+            if (r == 0)
+                r = mdb_drop(txn, d, 1);
+            if (r && r != MDB_NOTFOUND)
+                return mdw_err_from_lmdb(r);
+        }
     }
     return write_format(ix, txn);
 }
@@ -434,7 +463,7 @@ int mdw_index_open(mdw_index **out, const char *dir, const mdw_index_opts *opts)
     }
     if ((rc = mdb_env_create(&ix->env)))
         goto lmdb_fail;
-    mdb_env_set_maxdbs(ix->env, IX_NTABLES + 2);
+    mdb_env_set_maxdbs(ix->env, IX_NTABLES + N_RETIRED + 2);
     mdb_env_set_mapsize(ix->env, opts->map_bytes ? opts->map_bytes : (size_t)1 << 30);
     /*
     ** No MDB_WRITEMAP. It saves the pwrite of dirty pages when commits are not
@@ -763,7 +792,7 @@ int mdw_index_stats_get(mdw_index *ix, mdw_index_stats *st)
         return rc;
     st->communities = entries(ix, txn, IX_COMMUNITIES);
     st->members = entries(ix, txn, IX_MEMBERS);
-    st->posts = entries(ix, txn, IX_POSTS);
+    st->posts = meta_u64(ix, txn, "posts");
     st->moderation = entries(ix, txn, IX_MODERATION);
     st->records = entries(ix, txn, IX_RECORDS);
     st->tombstones = meta_u64(ix, txn, "tombstones");

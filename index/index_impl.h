@@ -13,10 +13,10 @@
 **
 ** Tables (docs/index.md has the same list with reasons):
 **   meta          "format" u32, "last_seq" u64, "retention_us" i64
-**   records       H(uri) -> rec: kind, state (live/tomb/none), rev, first seen, uri, aux
-**   posts         H(uri) -> sortkey, createdAt, tags, author, uri, cid
-**   tag_posts     tag4 | sortkey_be | H(uri) -> ""          (community rebuild, sweep)
-**   author_posts  H(did) | tag4 | H(uri) -> ""              (membership/account changes)
+**   records       RK(uri) -> rec: kind, state (live/tomb/none), rev, first seen, uri, aux;
+**                 a live post adds sortkey, createdAt, tags, cid (its author is in the uri)
+**   tag_posts     tag4 | sortkey_be | RK(uri) -> ""         (sweep)
+**   author_posts  H(did) | tag4 | RK(uri) -> ""             (membership/account changes)
 **   configs       H(uri) -> effective version of a config record
 **   config_vers   H(uri) | rev16 -> owner, uri, rev, record JSON (every version seen)
 **   owner_configs H(owner) | tag4 | H(uri) -> createdAt, uri (winner selection)
@@ -28,7 +28,14 @@
 **   accounts      H(did) -> active, seq, status, did
 **   members       H(comm) | H(did) -> did                   (derived: current members)
 **   feed          H(comm) | sortkey_be | H(uri) -> uri      (derived: visible posts)
-**   expiry        time_be | H(key) -> table id              (tombstones, unseen-post revs)
+**   expiry        time_be | RK(uri) or H(did) -> table id   (tombstones, unseen-post revs)
+**
+** RK(uri), the records key (MDW_IX_RK bytes), is the time of the URI's
+** record key when that is a TID (big-endian µs; 0 otherwise), then H(uri).
+** Record keys of new records are TIDs of about now, so the records written
+** by a batch land on a few pages at the right edge of the table instead of
+** one random page each (most of the writer's cost was copying and writing
+** those pages: docs/index.md, "Records key").
 */
 #ifndef MDW_INDEX_IMPL_H
 #define MDW_INDEX_IMPL_H
@@ -43,16 +50,17 @@
 #include "common/clock.h"
 #include "index/index.h"
 
-#define MDW_IX_H             16 /* hashed key bytes */
-#define MDW_IX_TAG           4  /* hashtag id: 8 hex digits as 4 bytes */
-#define MDW_IX_FORMAT        2  /* bump on any layout change (2: post_refs dropped) */
+#define MDW_IX_H   16             /* hashed key bytes */
+#define MDW_IX_TAG 4              /* hashtag id: 8 hex digits as 4 bytes */
+#define MDW_IX_RK  (8 + MDW_IX_H) /* records key: rkey TID time, H(uri) */
+/* bump on any layout change (2: post_refs dropped; 3: records keyed by RK, posts folded in) */
+#define MDW_IX_FORMAT        3
 #define MDW_IX_MAX_POST_TAGS 16 /* distinct community tags looked at per post */
 #define MDW_IX_REV_KEY       16 /* rev (TID, 13 chars) zero-padded in config_vers keys */
 
 enum {
     IX_META,
     IX_RECORDS,
-    IX_POSTS,
     IX_TAG_POSTS,
     IX_AUTHOR_POSTS,
     IX_CONFIGS,
@@ -126,6 +134,10 @@ enum { IX_EXP_RECORD = 1, IX_EXP_ACCOUNT = 2 };
 extern _Atomic uint64_t mdw_ix_collisions;
 
 void mdw_ix_hash(const void *p, size_t n, uint8_t out[MDW_IX_H]);
+/* H(a ‖ b), without building the concatenation. */
+void mdw_ix_hash2(const void *a, size_t an, const void *b, size_t bn, uint8_t out[MDW_IX_H]);
+/* RK(uri): the records key (see the top of this file). out + 8 is H(uri). */
+void mdw_ix_rec_key(const char *uri, uint8_t out[MDW_IX_RK]);
 static inline void mdw_ix_hash_str(const char *s, uint8_t out[MDW_IX_H]);
 /* Community key: H(owner DID "\n" hashtag id text). */
 void mdw_ix_comm_key(const char *owner, const uint8_t tag[MDW_IX_TAG], uint8_t out[MDW_IX_H]);

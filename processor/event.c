@@ -93,7 +93,16 @@ int mdw_event_parse(mdw_event *ev, const char *data, size_t len, char *err, size
             if (!cJSON_IsObject(ev->record))
                 return fail(err, errlen, "create/update without record object");
         }
-        ev->uri = xasprintf("at://%s/%s/%s", ev->did, ev->collection, ev->rkey);
+        /* at://did/collection/rkey (memcpy: vasprintf showed at 2.5% of the processor). */
+        size_t dn = strlen(ev->did), cn = strlen(ev->collection), rn = strlen(ev->rkey);
+        char *u = ev->uri = xmalloc(5 + dn + 1 + cn + 1 + rn + 1);
+        memcpy(u, "at://", 5);
+        memcpy(u += 5, ev->did, dn);
+        *(u += dn) = '/';
+        memcpy(++u, ev->collection, cn);
+        *(u += cn) = '/';
+        memcpy(++u, ev->rkey, rn);
+        u[rn] = '\0';
     } else if (!strcmp(kind, "account")) {
         ev->kind = MDW_EV_ACCOUNT;
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(ev->root, "account");

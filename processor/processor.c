@@ -210,7 +210,7 @@ int mdw_processor_open(mdw_processor **out, const mdw_processor_cfg *cfg, mdw_qu
     mdw_processor *p = xcalloc(1, sizeof *p);
     p->cfg = *cfg;
     if (!p->cfg.batch)
-        p->cfg.batch = 4096;
+        p->cfg.batch = 16384;
     if (p->cfg.wait_max_ms <= 0)
         p->cfg.wait_max_ms = WAIT_MAX_MS;
     p->q = q;

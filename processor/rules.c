@@ -60,7 +60,10 @@ struct mdw_rules {
     MDB_txn *txn;
     mdw_tagger *tagger;
     mdw_ix_enc enc;
-    int64_t tomb_delta;
+    int64_t tomb_delta, post_delta;
+    /* One cursor per table for the whole write transaction (closed before it ends): collect() runs
+     * a few times per event. */
+    MDB_cursor *cur[IX_NTABLES];
     tagcache_entry *tc;
     size_t tc_used;
 };
@@ -142,14 +145,37 @@ static void kvlist_free(kvlist *l)
     memset(l, 0, sizeof *l);
 }
 
+/* The transaction's cursor on table t (opened on first use). */
+static int cursor(mdw_rules *r, int t, MDB_cursor **out)
+{
+    if (!r->cur[t]) {
+        int rc = mdb_cursor_open(r->txn, DBI(t), &r->cur[t]);
+        if (rc) {
+            r->cur[t] = NULL;
+            return lmdb_rc(rc, "cursor");
+        }
+    }
+    *out = r->cur[t];
+    return 0;
+}
+
+/* Before the transaction ends (LMDB frees a write transaction's cursors with it). */
+static void cursors_close(mdw_rules *r)
+{
+    for (int t = 0; t < IX_NTABLES; t++)
+        if (r->cur[t]) {
+            mdb_cursor_close(r->cur[t]);
+            r->cur[t] = NULL;
+        }
+}
+
 /* Copies every (key, value) whose key starts with prefix (values only when with_v). */
 static int collect(mdw_rules *r, int t, const void *prefix, size_t plen, int with_v, kvlist *out)
 {
     memset(out, 0, sizeof *out);
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(r->txn, DBI(t), &cur);
-    if (rc)
-        return lmdb_rc(rc, "cursor");
+    MDB_cursor *cur = NULL;
+    TRY(cursor(r, t, &cur));
+    int rc;
     MDB_val k = {plen, (void *)prefix}, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
          rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0;
@@ -164,7 +190,6 @@ static int collect(mdw_rules *r, int t, const void *prefix, size_t plen, int wit
         e->v = with_v ? xmemdup(v.mv_data, v.mv_size ? v.mv_size : 1) : NULL;
         e->vn = with_v ? v.mv_size : 0;
     }
-    mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND) {
         kvlist_free(out);
         return lmdb_rc(rc, "cursor_get");
@@ -205,101 +230,20 @@ static int collision(const char *what, const char *a, mdw_ix_str b)
     return 1;
 }
 
-/* ---- records: rev, state, first seen ---- */
+/* ---- records: rev, state, first seen; a live post's data ---- */
 
-typedef struct rec {
-    int found;
-    uint8_t kind, state;
-    int64_t first_seen;
-    char rev[MDW_MAX_REV_BYTES + 1];
-    char *aux1, *aux2;
-} rec;
-
-static void rec_free(rec *c)
-{
-    free(c->aux1);
-    free(c->aux2);
-    memset(c, 0, sizeof *c);
-}
-
-/* 0 (found or not), 1 on a hash collision, or an error. */
-static int rec_load(mdw_rules *r, const uint8_t h[MDW_IX_H], const char *uri, rec *c)
-{
-    memset(c, 0, sizeof *c);
-    mdw_ix_dec d;
-    int rc = get_dec(r, IX_RECORDS, h, MDW_IX_H, &d);
-    if (rc <= 0)
-        return rc;
-    c->kind = mdw_ix_dec_u8(&d);
-    c->state = mdw_ix_dec_u8(&d);
-    c->first_seen = mdw_ix_dec_i64(&d);
-    mdw_ix_str rev = mdw_ix_dec_str(&d);
-    mdw_ix_str u = mdw_ix_dec_str(&d);
-    mdw_ix_str a1 = mdw_ix_dec_str(&d);
-    mdw_ix_str a2 = mdw_ix_dec_str(&d);
-    if (d.err || rev.n > MDW_MAX_REV_BYTES)
-        return MDW_ECORRUPT;
-    if (!mdw_ix_str_eq(u, uri))
-        return collision("records", uri, u);
-    c->found = 1;
-    memcpy(c->rev, rev.p, rev.n);
-    c->rev[rev.n] = '\0';
-    c->aux1 = a1.n ? mdw_ix_str_dup(a1) : NULL;
-    c->aux2 = a2.n ? mdw_ix_str_dup(a2) : NULL;
-    return 0;
-}
-
-static int expiry_key(uint8_t key[8 + MDW_IX_H], int64_t t, const uint8_t h[MDW_IX_H])
-{
-    mdw_ix_put_be64(key, mdw_ix_sk_enc(t));
-    memcpy(key + 8, h, MDW_IX_H);
-    return 0;
-}
-
-static int rec_unexpire(mdw_rules *r, const uint8_t h[MDW_IX_H], const rec *old)
-{
-    if (!old->found || old->state == IX_STATE_LIVE)
-        return 0;
-    uint8_t ek[8 + MDW_IX_H];
-    expiry_key(ek, exp_time(old->rev, old->first_seen), h);
-    if (old->state == IX_STATE_TOMB)
-        r->tomb_delta--;
-    return del(r, IX_EXPIRY, ek, sizeof ek);
-}
-
-static int rec_store(mdw_rules *r, const uint8_t h[MDW_IX_H], const char *uri, const rec *old,
-                     uint8_t kind, uint8_t state, int64_t first, const char *rev, const char *aux1,
-                     const char *aux2)
-{
-    TRY(rec_unexpire(r, h, old));
-    mdw_ix_enc *e = &r->enc;
-    mdw_ix_enc_reset(e);
-    mdw_ix_enc_u8(e, kind);
-    mdw_ix_enc_u8(e, state);
-    mdw_ix_enc_i64(e, first);
-    mdw_ix_enc_cstr(e, rev);
-    mdw_ix_enc_cstr(e, uri);
-    mdw_ix_enc_cstr(e, aux1);
-    mdw_ix_enc_cstr(e, aux2);
-    TRY(put_enc(r, IX_RECORDS, h, MDW_IX_H));
-    if (state != IX_STATE_LIVE) {
-        uint8_t ek[8 + MDW_IX_H], tid = IX_EXP_RECORD;
-        expiry_key(ek, exp_time(rev, first), h);
-        if (state == IX_STATE_TOMB)
-            r->tomb_delta++;
-        TRY(put(r, IX_EXPIRY, ek, sizeof ek, &tid, 1));
-    }
-    return 0;
-}
-
-/* ---- posts ---- */
-
+/*
+** A live tagged post: kept in its records value (format 3 folded the posts
+** table in: one get and one put per post instead of two of each). The
+** author is the DID in the URI.
+*/
 typedef struct post {
     int found;
     int64_t sk, created;
     size_t ntags;
     uint8_t tags[MDW_MAX_POST_TAGS][4];
     char *author, *uri, *cid;
+    uint8_t ah[MDW_IX_H]; /* H(author), hashed once */
 } post;
 
 static void post_free(post *p)
@@ -310,27 +254,154 @@ static void post_free(post *p)
     memset(p, 0, sizeof *p);
 }
 
-static int post_load(mdw_rules *r, const uint8_t h[MDW_IX_H], post *p)
+typedef struct rec {
+    int found;
+    uint8_t kind, state;
+    int64_t first_seen;
+    char rev[MDW_MAX_REV_BYTES + 1];
+    char *aux1, *aux2;
+    post p; /* p.found: a live post with its data */
+} rec;
+
+static void rec_free(rec *c)
+{
+    free(c->aux1);
+    free(c->aux2);
+    post_free(&c->p);
+    memset(c, 0, sizeof *c);
+}
+
+/* The DID of at://did/... (malloc'd), or NULL. */
+static char *uri_did(const char *p, size_t n)
+{
+    if (n < 5 || memcmp(p, "at://", 5) != 0)
+        return NULL;
+    const char *s = memchr(p + 5, '/', n - 5);
+    return s ? xstrndup(p + 5, (size_t)(s - p - 5)) : NULL;
+}
+
+/* Decodes a records value; uri (when not NULL) must match or it is a collision (1). */
+static int rec_decode(const MDB_val *v, const char *uri, rec *c)
+{
+    memset(c, 0, sizeof *c);
+    mdw_ix_dec d;
+    mdw_ix_dec_init(&d, v);
+    c->kind = mdw_ix_dec_u8(&d);
+    c->state = mdw_ix_dec_u8(&d);
+    c->first_seen = mdw_ix_dec_i64(&d);
+    mdw_ix_str rev = mdw_ix_dec_str(&d);
+    mdw_ix_str u = mdw_ix_dec_str(&d);
+    mdw_ix_str a1 = mdw_ix_dec_str(&d);
+    mdw_ix_str a2 = mdw_ix_dec_str(&d);
+    if (d.err || rev.n > MDW_MAX_REV_BYTES)
+        return MDW_ECORRUPT;
+    if (uri && !mdw_ix_str_eq(u, uri))
+        return collision("records", uri, u);
+    if (c->kind == IX_KIND_POST && c->state == IX_STATE_LIVE) {
+        post *p = &c->p;
+        p->sk = mdw_ix_dec_i64(&d);
+        p->created = mdw_ix_dec_i64(&d);
+        p->ntags = mdw_ix_dec_u8(&d);
+        if (p->ntags > MDW_MAX_POST_TAGS)
+            return MDW_ECORRUPT;
+        const uint8_t *t = mdw_ix_dec_bytes(&d, p->ntags * 4);
+        mdw_ix_str cid = mdw_ix_dec_str(&d);
+        if (d.err || !(p->author = uri_did(u.p, u.n)))
+            return MDW_ECORRUPT;
+        memcpy(p->tags, t, p->ntags * 4);
+        mdw_ix_hash_str(p->author, p->ah);
+        p->uri = mdw_ix_str_dup(u);
+        p->cid = mdw_ix_str_dup(cid);
+        p->found = 1;
+    }
+    c->found = 1;
+    memcpy(c->rev, rev.p, rev.n);
+    c->rev[rev.n] = '\0';
+    c->aux1 = a1.n ? mdw_ix_str_dup(a1) : NULL;
+    c->aux2 = a2.n ? mdw_ix_str_dup(a2) : NULL;
+    return 0;
+}
+
+/* 0 (found or not), 1 on a hash collision, or an error. */
+static int rec_load(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const char *uri, rec *c)
+{
+    memset(c, 0, sizeof *c);
+    MDB_val v;
+    int rc = get(r, IX_RECORDS, rk, MDW_IX_RK, &v);
+    if (rc == MDW_ENOTFOUND)
+        return 0;
+    TRY(rc);
+    rc = rec_decode(&v, uri, c);
+    if (rc)
+        rec_free(c);
+    return rc;
+}
+
+/* Expiry keys: time, then the records key (or H(did) for accounts). */
+static void expiry_key(uint8_t *key, int64_t t, const uint8_t *id, size_t idn)
+{
+    mdw_ix_put_be64(key, mdw_ix_sk_enc(t));
+    memcpy(key + 8, id, idn);
+}
+
+static int rec_unexpire(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const rec *old)
+{
+    if (!old->found || old->state == IX_STATE_LIVE)
+        return 0;
+    uint8_t ek[8 + MDW_IX_RK];
+    expiry_key(ek, exp_time(old->rev, old->first_seen), rk, MDW_IX_RK);
+    if (old->state == IX_STATE_TOMB)
+        r->tomb_delta--;
+    return del(r, IX_EXPIRY, ek, sizeof ek);
+}
+
+/* p: the post's data when kind is a post and state live (else NULL). */
+static int rec_store(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const char *uri, const rec *old,
+                     uint8_t kind, uint8_t state, int64_t first, const char *rev, const char *aux1,
+                     const char *aux2, const post *p)
+{
+    TRY(rec_unexpire(r, rk, old));
+    int was_post = old->found && old->p.found,
+        is_post = kind == IX_KIND_POST && state == IX_STATE_LIVE && p;
+    r->post_delta += is_post - was_post;
+    mdw_ix_enc *e = &r->enc;
+    mdw_ix_enc_reset(e);
+    mdw_ix_enc_u8(e, kind);
+    mdw_ix_enc_u8(e, state);
+    mdw_ix_enc_i64(e, first);
+    mdw_ix_enc_cstr(e, rev);
+    mdw_ix_enc_cstr(e, uri);
+    mdw_ix_enc_cstr(e, aux1);
+    mdw_ix_enc_cstr(e, aux2);
+    if (is_post) {
+        mdw_ix_enc_i64(e, p->sk);
+        mdw_ix_enc_i64(e, p->created);
+        mdw_ix_enc_u8(e, (uint8_t)p->ntags);
+        mdw_ix_enc_bytes(e, p->tags, p->ntags * 4);
+        mdw_ix_enc_cstr(e, p->cid);
+    }
+    TRY(put_enc(r, IX_RECORDS, rk, MDW_IX_RK));
+    if (state != IX_STATE_LIVE) {
+        uint8_t ek[8 + MDW_IX_RK], tid = IX_EXP_RECORD;
+        expiry_key(ek, exp_time(rev, first), rk, MDW_IX_RK);
+        if (state == IX_STATE_TOMB)
+            r->tomb_delta++;
+        TRY(put(r, IX_EXPIRY, ek, sizeof ek, &tid, 1));
+    }
+    return 0;
+}
+
+/* ---- posts ---- */
+
+/* The live post under records key rk (p->found 0 when there is none or it is not one). */
+static int post_load(mdw_rules *r, const uint8_t rk[MDW_IX_RK], post *p)
 {
     memset(p, 0, sizeof *p);
-    mdw_ix_dec d;
-    int rc = get_dec(r, IX_POSTS, h, MDW_IX_H, &d);
-    if (rc <= 0)
-        return rc;
-    p->sk = mdw_ix_dec_i64(&d);
-    p->created = mdw_ix_dec_i64(&d);
-    p->ntags = mdw_ix_dec_u8(&d);
-    if (p->ntags > MDW_MAX_POST_TAGS)
-        return MDW_ECORRUPT;
-    const uint8_t *t = mdw_ix_dec_bytes(&d, p->ntags * 4);
-    mdw_ix_str a = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), c = mdw_ix_dec_str(&d);
-    if (d.err)
-        return MDW_ECORRUPT;
-    memcpy(p->tags, t, p->ntags * 4);
-    p->author = mdw_ix_str_dup(a);
-    p->uri = mdw_ix_str_dup(u);
-    p->cid = mdw_ix_str_dup(c);
-    p->found = 1;
+    rec c;
+    TRY(rec_load(r, rk, NULL, &c));
+    *p = c.p;
+    memset(&c.p, 0, sizeof c.p);
+    rec_free(&c);
     return 0;
 }
 
@@ -342,31 +413,32 @@ static int has_tag(const post *p, const uint8_t tag[4])
     return 0;
 }
 
-static void tag_post_key(uint8_t k[4 + 8 + MDW_IX_H], const uint8_t tag[4], int64_t sk,
-                         const uint8_t h[MDW_IX_H])
+#define TAG_POST_KEY    (4 + 8 + MDW_IX_RK)
+#define AUTHOR_POST_KEY (MDW_IX_H + 4 + MDW_IX_RK)
+
+static void tag_post_key(uint8_t k[TAG_POST_KEY], const uint8_t tag[4], int64_t sk,
+                         const uint8_t rk[MDW_IX_RK])
 {
     memcpy(k, tag, 4);
     mdw_ix_put_be64(k + 4, mdw_ix_sk_enc(sk));
-    memcpy(k + 12, h, MDW_IX_H);
+    memcpy(k + 12, rk, MDW_IX_RK);
 }
 
-static void author_post_key(uint8_t k[MDW_IX_H + 4 + MDW_IX_H], const uint8_t ah[MDW_IX_H],
-                            const uint8_t tag[4], const uint8_t h[MDW_IX_H])
+static void author_post_key(uint8_t k[AUTHOR_POST_KEY], const uint8_t ah[MDW_IX_H],
+                            const uint8_t tag[4], const uint8_t rk[MDW_IX_RK])
 {
     memcpy(k, ah, MDW_IX_H);
     memcpy(k + MDW_IX_H, tag, 4);
-    memcpy(k + MDW_IX_H + 4, h, MDW_IX_H);
+    memcpy(k + MDW_IX_H + 4, rk, MDW_IX_RK);
 }
 
 /* Adds (add=1) or removes (add=0) the post's secondary entries (tag_posts, author_posts). */
-static int post_index(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p, int add)
+static int post_index(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const post *p, int add)
 {
-    uint8_t ah[MDW_IX_H];
-    mdw_ix_hash_str(p->author, ah);
     for (size_t i = 0; i < p->ntags; i++) {
-        uint8_t tk[4 + 8 + MDW_IX_H], ak[MDW_IX_H + 4 + MDW_IX_H];
-        tag_post_key(tk, p->tags[i], p->sk, h);
-        author_post_key(ak, ah, p->tags[i], h);
+        uint8_t tk[TAG_POST_KEY], ak[AUTHOR_POST_KEY];
+        tag_post_key(tk, p->tags[i], p->sk, rk);
+        author_post_key(ak, p->ah, p->tags[i], rk);
         if (add) {
             TRY(put(r, IX_TAG_POSTS, tk, sizeof tk, "", 0));
             TRY(put(r, IX_AUTHOR_POSTS, ak, sizeof ak, "", 0));
@@ -378,21 +450,13 @@ static int post_index(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p, in
     return 0;
 }
 
-static int post_write(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *old, const post *p)
+/* Moves the post's secondary entries from old (maybe not found) to p; the record is the caller's.
+ */
+static int post_write(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const post *old, const post *p)
 {
     if (old->found)
-        TRY(post_index(r, h, old, 0));
-    mdw_ix_enc *e = &r->enc;
-    mdw_ix_enc_reset(e);
-    mdw_ix_enc_i64(e, p->sk);
-    mdw_ix_enc_i64(e, p->created);
-    mdw_ix_enc_u8(e, (uint8_t)p->ntags);
-    mdw_ix_enc_bytes(e, p->tags, p->ntags * 4);
-    mdw_ix_enc_cstr(e, p->author);
-    mdw_ix_enc_cstr(e, p->uri);
-    mdw_ix_enc_cstr(e, p->cid);
-    TRY(put_enc(r, IX_POSTS, h, MDW_IX_H));
-    return post_index(r, h, p, 1);
+        TRY(post_index(r, rk, old, 0));
+    return post_index(r, rk, p, 1);
 }
 
 /* ---- communities ---- */
@@ -489,12 +553,20 @@ static int role_flags(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did,
 ** community c: among actions naming c's config whose author is the owner or
 ** a moderator now, the latest (createdAt, URI). 0 when none.
 */
-static int mod_decide(mdw_rules *r, const comm *c, const char *tkey, int *act)
+/* The stored target key ("p:<uri>", "u:<did>") equals kind ':' target. */
+static int tkey_eq(mdw_ix_str tk, char kind, const char *target, size_t tn)
+{
+    return tk.n == tn + 2 && tk.p[0] == kind && tk.p[1] == ':' && !memcmp(tk.p + 2, target, tn);
+}
+
+static int mod_decide(mdw_rules *r, const comm *c, char kind, const char *target, int *act)
 {
     *act = 0;
     uint8_t pre[2 * MDW_IX_H];
+    size_t tn = strlen(target);
+    const char kp[2] = {kind, ':'};
     memcpy(pre, c->curih, MDW_IX_H);
-    mdw_ix_hash_str(tkey, pre + MDW_IX_H);
+    mdw_ix_hash2(kp, 2, target, tn, pre + MDW_IX_H);
     kvlist l;
     TRY(collect(r, IX_MODERATION, pre, sizeof pre, 1, &l));
     int64_t best_t = 0;
@@ -507,7 +579,7 @@ static int mod_decide(mdw_rules *r, const comm *c, const char *tkey, int *act)
         uint8_t a = mdw_ix_dec_u8(&d);
         mdw_ix_str author = mdw_ix_dec_str(&d), tk = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d),
                    cu = mdw_ix_dec_str(&d);
-        if (d.err || !mdw_ix_str_eq(tk, tkey) || !mdw_ix_str_eq(cu, c->curi))
+        if (d.err || !tkey_eq(tk, kind, target, tn) || !mdw_ix_str_eq(cu, c->curi))
             continue;
         char *as = mdw_ix_str_dup(author);
         uint8_t fl = 0;
@@ -542,10 +614,8 @@ static int is_member(mdw_rules *r, const comm *c, const char *did, const uint8_t
     TRY(role_flags(r, c->ck, did, dh, &fl));
     if (fl & IX_ROLE_BLOCKLIST)
         return 0;
-    char *tkey = xasprintf("u:%s", did);
-    int act = 0, rc = mod_decide(r, c, tkey, &act);
-    free(tkey);
-    TRY(rc);
+    int act = 0;
+    TRY(mod_decide(r, c, 'u', did, &act));
     if (act == IX_ACT_BLOCK)
         return 0;
     if (str_eq(did, c->owner) || (fl & IX_ROLE_MOD)) {
@@ -618,31 +688,26 @@ static void feed_key(uint8_t k[MDW_IX_H + 8 + MDW_IX_H], const uint8_t ck[MDW_IX
 ** key change goes through post_unplace first), so the feed key is known
 ** from the post itself. fresh: the post is known to be in no feed yet.
 */
-static int post_eval(mdw_rules *r, const comm *c, const uint8_t h[MDW_IX_H], const post *p,
+static int post_eval(mdw_rules *r, const comm *c, const uint8_t rk[MDW_IX_RK], const post *p,
                      int fresh)
 {
     if (!p->found || !has_tag(p, c->tag))
         return 0; /* not in this feed, and not to be */
     uint8_t fk[MDW_IX_H + 8 + MDW_IX_H];
-    feed_key(fk, c->ck, p->sk, h);
+    feed_key(fk, c->ck, p->sk, rk + 8);
     if (!fresh)
         TRY(del(r, IX_FEED, fk, sizeof fk));
     if (p->sk < r->cutoff)
         return 0;
     int ok;
-    uint8_t ah[MDW_IX_H];
-    mdw_ix_hash_str(p->author, ah);
-    TRY(members_has(r, c->ck, p->author, ah, &ok));
+    TRY(members_has(r, c->ck, p->author, p->ah, &ok));
     if (!ok)
         return 0;
-    TRY(account_visible(r, p->author, ah, &ok));
+    TRY(account_visible(r, p->author, p->ah, &ok));
     if (!ok)
         return 0;
-    char *tkey = xasprintf("p:%s", p->uri);
     int act = 0;
-    int rc = mod_decide(r, c, tkey, &act);
-    free(tkey);
-    TRY(rc);
+    TRY(mod_decide(r, c, 'p', p->uri, &act));
     if (act == IX_ACT_HIDE)
         return 0;
     mdw_ix_enc_reset(&r->enc);
@@ -709,14 +774,14 @@ static int tag_communities(mdw_rules *r, const uint8_t tag[4], const tagcache_en
 ** entries exist only in the open communities of its tags (closing a
 ** community deletes its whole feed).
 */
-static int post_unplace(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
+static int post_unplace(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const post *p)
 {
     for (size_t i = 0; i < p->ntags; i++) {
         const tagcache_entry *e;
         TRY(tag_communities(r, p->tags[i], &e));
         for (size_t j = 0; j < e->n; j++) {
             uint8_t fk[MDW_IX_H + 8 + MDW_IX_H];
-            feed_key(fk, e->comms[j].ck, p->sk, h);
+            feed_key(fk, e->comms[j].ck, p->sk, rk + 8);
             TRY(del(r, IX_FEED, fk, sizeof fk));
         }
     }
@@ -727,22 +792,22 @@ static int post_unplace(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
 ** Puts post h in each open community of each of its tags where it is
 ** visible. Callers have just taken it out of every feed (or it is new).
 */
-static int post_place(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
+static int post_place(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const post *p)
 {
     for (size_t i = 0; i < p->ntags; i++) {
         const tagcache_entry *e;
         TRY(tag_communities(r, p->tags[i], &e));
         for (size_t j = 0; j < e->n; j++)
-            TRY(post_eval(r, &e->comms[j], h, p, 1));
+            TRY(post_eval(r, &e->comms[j], rk, p, 1));
     }
     return 0;
 }
 
-static int post_remove(mdw_rules *r, const uint8_t h[MDW_IX_H], const post *p)
+/* Out of every feed and secondary index; the caller rewrites or deletes the record. */
+static int post_remove(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const post *p)
 {
-    TRY(post_unplace(r, h, p));
-    TRY(post_index(r, h, p, 0));
-    return del(r, IX_POSTS, h, MDW_IX_H);
+    TRY(post_unplace(r, rk, p));
+    return post_index(r, rk, p, 0);
 }
 
 /* Membership of did in c recomputed; its posts follow when it changed. */
@@ -772,10 +837,10 @@ static int member_reeval(mdw_rules *r, const comm *c, const char *did)
     TRY(collect(r, IX_AUTHOR_POSTS, pre, sizeof pre, 0, &l));
     int rc = 0;
     for (size_t i = 0; i < l.n && !rc; i++) {
-        const uint8_t *h = l.a[i].k + MDW_IX_H + 4;
+        const uint8_t *rk = l.a[i].k + MDW_IX_H + 4;
         post p;
-        if ((rc = post_load(r, h, &p)) == 0 && p.found && str_eq(p.author, did))
-            rc = post_eval(r, c, h, &p, 0);
+        if ((rc = post_load(r, rk, &p)) == 0 && p.found && str_eq(p.author, did))
+            rc = post_eval(r, c, rk, &p, 0);
         post_free(&p);
     }
     kvlist_free(&l);
@@ -1100,10 +1165,11 @@ static int parse_created(const cJSON *record, int64_t *t)
 
 static int apply_config(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 {
-    uint8_t h[MDW_IX_H];
-    mdw_ix_hash_str(ev->uri, h);
+    uint8_t rk[MDW_IX_RK];
+    mdw_ix_rec_key(ev->uri, rk);
+    const uint8_t *h = rk + 8; /* H(uri) */
     rec c;
-    int rc = rec_load(r, h, ev->uri, &c);
+    int rc = rec_load(r, rk, ev->uri, &c);
     if (rc == 1)
         return refuse(res, "hash_collision");
     TRY(rc);
@@ -1128,8 +1194,8 @@ static int apply_config(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res
             kvlist_free(&l);
         }
         if (!rc)
-            rc = rec_store(r, h, ev->uri, &c, IX_KIND_CONFIG, IX_STATE_TOMB, ev->time_us, ev->rev,
-                           NULL, NULL);
+            rc = rec_store(r, rk, ev->uri, &c, IX_KIND_CONFIG, IX_STATE_TOMB, ev->time_us, ev->rev,
+                           NULL, NULL, NULL);
         rec_free(&c);
         TRY(rc);
         TRY(config_recompute(r, h, ev->uri, h0, &has_h0));
@@ -1169,7 +1235,7 @@ static int apply_config(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res
     rc = put_enc(r, IX_CONFIG_VERS, vk, sizeof vk);
     /* A bare "exists" marker (no rev, no time): the versions carry the content. */
     if (!rc && !c.found)
-        rc = rec_store(r, h, ev->uri, &c, IX_KIND_CONFIG, IX_STATE_LIVE, 0, "", NULL, NULL);
+        rc = rec_store(r, rk, ev->uri, &c, IX_KIND_CONFIG, IX_STATE_LIVE, 0, "", NULL, NULL, NULL);
     rec_free(&c);
     TRY(rc);
     /* Bound the history an owner can pile up: keep the oldest and the newest versions. */
@@ -1201,11 +1267,12 @@ static int reeval_curi_member(mdw_rules *r, const char *curi, const char *did)
 
 static int apply_membership(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 {
-    uint8_t h[MDW_IX_H], dh[MDW_IX_H];
-    mdw_ix_hash_str(ev->uri, h);
+    uint8_t rk[MDW_IX_RK], dh[MDW_IX_H];
+    mdw_ix_rec_key(ev->uri, rk);
+    const uint8_t *h = rk + 8; /* H(uri) */
     mdw_ix_hash_str(ev->did, dh);
     rec c;
-    int rc = rec_load(r, h, ev->uri, &c);
+    int rc = rec_load(r, rk, ev->uri, &c);
     if (rc == 1)
         return refuse(res, "hash_collision");
     TRY(rc);
@@ -1247,8 +1314,8 @@ static int apply_membership(mdw_rules *r, const mdw_event *ev, mdw_rules_result 
         rc = put_enc(r, IX_MEMBERSHIPS, k, sizeof k);
     }
     if (!rc)
-        rc = rec_store(r, h, ev->uri, &c, IX_KIND_MEMBERSHIP, curi ? IX_STATE_LIVE : IX_STATE_TOMB,
-                       ev->time_us, ev->rev, curi, NULL);
+        rc = rec_store(r, rk, ev->uri, &c, IX_KIND_MEMBERSHIP, curi ? IX_STATE_LIVE : IX_STATE_TOMB,
+                       ev->time_us, ev->rev, curi, NULL, NULL);
     if (!rc && old_curi)
         rc = reeval_curi_member(r, old_curi, ev->did);
     if (!rc && curi && !str_eq(curi, old_curi))
@@ -1266,11 +1333,11 @@ static int target_reeval(mdw_rules *r, const char *curi, const char *tkey)
     if (c.found && tkey[0] == 'u') {
         rc = member_reeval(r, &c, tkey + 2);
     } else if (c.found) {
-        uint8_t ph[MDW_IX_H];
-        mdw_ix_hash_str(tkey + 2, ph);
+        uint8_t prk[MDW_IX_RK];
+        mdw_ix_rec_key(tkey + 2, prk);
         post p;
-        if ((rc = post_load(r, ph, &p)) == 0 && (!p.found || str_eq(p.uri, tkey + 2)))
-            rc = post_eval(r, &c, ph, &p, 0);
+        if ((rc = post_load(r, prk, &p)) == 0 && (!p.found || str_eq(p.uri, tkey + 2)))
+            rc = post_eval(r, &c, prk, &p, 0);
         post_free(&p);
     }
     comm_free(&c);
@@ -1279,8 +1346,9 @@ static int target_reeval(mdw_rules *r, const char *curi, const char *tkey)
 
 static int apply_action(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 {
-    uint8_t h[MDW_IX_H];
-    mdw_ix_hash_str(ev->uri, h);
+    uint8_t rk[MDW_IX_RK];
+    mdw_ix_rec_key(ev->uri, rk);
+    const uint8_t *h = rk + 8; /* H(uri) */
     char *tkey = NULL;
     const char *curi = NULL;
     int64_t created = 0;
@@ -1313,7 +1381,7 @@ static int apply_action(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res
         curi = cu->valuestring;
     }
     rec c;
-    int rc = rec_load(r, h, ev->uri, &c);
+    int rc = rec_load(r, rk, ev->uri, &c);
     if (rc) {
         free(tkey);
         if (rc == 1)
@@ -1350,8 +1418,8 @@ static int apply_action(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res
         rc = put_enc(r, IX_MODERATION, k, sizeof k);
     }
     if (!rc)
-        rc = rec_store(r, h, ev->uri, &c, IX_KIND_ACTION, curi ? IX_STATE_LIVE : IX_STATE_TOMB,
-                       ev->time_us, ev->rev, curi, tkey);
+        rc = rec_store(r, rk, ev->uri, &c, IX_KIND_ACTION, curi ? IX_STATE_LIVE : IX_STATE_TOMB,
+                       ev->time_us, ev->rev, curi, tkey, NULL);
     if (!rc && old_curi && old_tkey)
         rc = target_reeval(r, old_curi, old_tkey);
     if (!rc && curi && !(str_eq(curi, old_curi) && str_eq(tkey, old_tkey)))
@@ -1378,39 +1446,31 @@ static int64_t post_sortkey(const mdw_event *ev, int64_t first_seen, int64_t *cr
     return sk;
 }
 
-/* Re-places a live post whose first-seen time moved earlier (its sort key may follow). */
-static int post_refirst(mdw_rules *r, const uint8_t h[MDW_IX_H], int64_t first)
-{
-    post old, nw;
-    TRY(post_load(r, h, &old));
-    int rc = 0;
-    if (old.found && first < old.sk) {
-        nw = old;
-        nw.sk = first;
-        if (!(rc = post_unplace(r, h, &old)) && !(rc = post_write(r, h, &old, &nw)))
-            rc = post_place(r, h, &nw);
-    }
-    post_free(&old);
-    return rc;
-}
-
 static int apply_post(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 {
-    uint8_t h[MDW_IX_H];
-    mdw_ix_hash_str(ev->uri, h);
+    uint8_t rk[MDW_IX_RK];
+    mdw_ix_rec_key(ev->uri, rk);
     rec c;
-    int rc = rec_load(r, h, ev->uri, &c);
+    int rc = rec_load(r, rk, ev->uri, &c);
     if (rc == 1)
         return refuse(res, "hash_collision");
     TRY(rc);
     int64_t seen = ev->time_us > 0 ? ev->time_us : r->now;
+    const post *old = &c.p; /* the live post as stored (old->found 0 when none) */
     if (c.found && rev_cmp(ev->rev, c.rev) <= 0) {
         /* Not newer, but first seen is the earliest sighting of any version. */
         const char *why = noop_reason(&c, ev->rev);
         if (seen < c.first_seen) {
-            rc = rec_store(r, h, ev->uri, &c, c.kind, c.state, seen, c.rev, NULL, NULL);
-            if (!rc && c.state == IX_STATE_LIVE)
-                rc = post_refirst(r, h, seen);
+            post nw = *old;
+            if (old->found && seen < old->sk) {
+                /* Its sort key moves earlier: re-placed under the new one. */
+                nw.sk = seen;
+                if (!(rc = post_unplace(r, rk, old)) && !(rc = post_write(r, rk, old, &nw)))
+                    rc = post_place(r, rk, &nw);
+            }
+            if (!rc)
+                rc = rec_store(r, rk, ev->uri, &c, c.kind, c.state, seen, c.rev, NULL, NULL,
+                               old->found ? &nw : NULL);
         }
         rec_free(&c);
         TRY(rc);
@@ -1422,18 +1482,13 @@ static int apply_post(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
     ** whatever order the events came in.
     */
     int64_t first = c.found && c.first_seen < seen ? c.first_seen : seen;
-    post old = {0};
-    if (c.found && c.state == IX_STATE_LIVE && (rc = post_load(r, h, &old))) {
-        rec_free(&c);
-        return rc;
-    }
     const char *why;
     if (ev->op == MDW_OP_DELETE) {
-        if (old.found)
-            rc = post_remove(r, h, &old);
+        if (old->found)
+            rc = post_remove(r, rk, old);
         if (!rc)
-            rc = rec_store(r, h, ev->uri, &c, IX_KIND_POST, IX_STATE_TOMB, first, ev->rev, NULL,
-                           NULL);
+            rc = rec_store(r, rk, ev->uri, &c, IX_KIND_POST, IX_STATE_TOMB, first, ev->rev, NULL,
+                           NULL, NULL);
         why = "post_deleted";
     } else {
         post p = {0};
@@ -1441,29 +1496,29 @@ static int apply_post(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
         p.ntags = mdw_tagger_extract(r->tagger, ev->record, p.tags);
         p.sk = post_sortkey(ev, first, &p.created);
         if (p.ntags == 0 || p.sk < r->cutoff) {
-            if (old.found)
-                rc = post_remove(r, h, &old);
+            if (old->found)
+                rc = post_remove(r, rk, old);
             if (!rc)
-                rc = rec_store(r, h, ev->uri, &c, IX_KIND_POST, IX_STATE_NONE, first, ev->rev, NULL,
-                               NULL);
+                rc = rec_store(r, rk, ev->uri, &c, IX_KIND_POST, IX_STATE_NONE, first, ev->rev,
+                               NULL, NULL, NULL);
             why = p.ntags == 0 ? "post_untagged" : "post_expired";
         } else {
             p.author = (char *)ev->did;
+            mdw_ix_hash_str(p.author, p.ah);
             p.uri = ev->uri;
             p.cid = (char *)(ev->cid ? ev->cid : "");
-            if (old.found)
-                rc = post_unplace(r, h, &old);
+            if (old->found)
+                rc = post_unplace(r, rk, old);
             if (!rc)
-                rc = post_write(r, h, &old, &p);
+                rc = post_write(r, rk, old, &p);
             if (!rc)
-                rc = post_place(r, h, &p);
+                rc = post_place(r, rk, &p);
             if (!rc)
-                rc = rec_store(r, h, ev->uri, &c, IX_KIND_POST, IX_STATE_LIVE, first, ev->rev, NULL,
-                               NULL);
+                rc = rec_store(r, rk, ev->uri, &c, IX_KIND_POST, IX_STATE_LIVE, first, ev->rev,
+                               NULL, NULL, &p);
             why = "post_indexed";
         }
     }
-    post_free(&old);
     rec_free(&c);
     TRY(rc);
     return applied(res, why);
@@ -1511,7 +1566,7 @@ static int apply_account(mdw_rules *r, const mdw_event *ev, mdw_rules_result *re
         return noop(res, seq == old_seq ? "duplicate" : "stale_seq");
     uint8_t ek[8 + MDW_IX_H], tid = IX_EXP_ACCOUNT;
     if (found && old_vis) {
-        expiry_key(ek, old_t, dh);
+        expiry_key(ek, old_t, dh, MDW_IX_H);
         TRY(del(r, IX_EXPIRY, ek, sizeof ek));
     }
     mdw_ix_enc_reset(&r->enc);
@@ -1523,18 +1578,18 @@ static int apply_account(mdw_rules *r, const mdw_event *ev, mdw_rules_result *re
     TRY(put_enc(r, IX_ACCOUNTS, dh, MDW_IX_H));
     /* An active account's entry only matters against reordering: it expires with retention. */
     if (vis) {
-        expiry_key(ek, t, dh);
+        expiry_key(ek, t, dh, MDW_IX_H);
         TRY(put(r, IX_EXPIRY, ek, sizeof ek, &tid, 1));
     }
     if (vis != old_vis) {
         kvlist l;
         TRY(collect(r, IX_AUTHOR_POSTS, dh, MDW_IX_H, 0, &l));
         for (size_t i = 0; i < l.n && !rc; i++) {
-            const uint8_t *h = l.a[i].k + MDW_IX_H + 4;
+            const uint8_t *rk = l.a[i].k + MDW_IX_H + 4;
             post p;
-            if ((rc = post_load(r, h, &p)) == 0 && p.found && str_eq(p.author, ev->did) &&
-                (rc = post_unplace(r, h, &p)) == 0)
-                rc = post_place(r, h, &p);
+            if ((rc = post_load(r, rk, &p)) == 0 && p.found && str_eq(p.author, ev->did) &&
+                (rc = post_unplace(r, rk, &p)) == 0)
+                rc = post_place(r, rk, &p);
             post_free(&p);
         }
         kvlist_free(&l);
@@ -1587,6 +1642,7 @@ void mdw_rules_free(mdw_rules *r)
 {
     if (!r)
         return;
+    cursors_close(r);
     if (r->txn)
         mdb_txn_abort(r->txn);
     mdw_tagger_free(r->tagger);
@@ -1612,11 +1668,13 @@ int mdw_rules_begin(mdw_rules *r)
     r->now = mdw_clock_now_us(r->clock);
     r->cutoff = r->retention_us > 0 ? r->now - r->retention_us : INT64_MIN;
     r->tomb_delta = 0;
+    r->post_delta = 0;
     return 0;
 }
 
 void mdw_rules_abort(mdw_rules *r)
 {
+    cursors_close(r);
     if (r->txn)
         mdb_txn_abort(r->txn);
     r->txn = NULL;
@@ -1644,10 +1702,18 @@ int mdw_rules_commit(mdw_rules *r, uint64_t last_seq)
             n = mdw_ix_get_be64(v.mv_data);
         rc = meta_put_u64(r, "tombstones", (uint64_t)((int64_t)n + r->tomb_delta));
     }
+    if (!rc && r->post_delta) {
+        MDB_val v;
+        uint64_t n = 0;
+        if (get(r, IX_META, "posts", 5, &v) == 0 && v.mv_size == 8)
+            n = mdw_ix_get_be64(v.mv_data);
+        rc = meta_put_u64(r, "posts", (uint64_t)((int64_t)n + r->post_delta));
+    }
     if (rc) {
         mdw_rules_abort(r);
         return rc;
     }
+    cursors_close(r);
     rc = mdb_txn_commit(r->txn);
     r->txn = NULL;
     return rc ? lmdb_rc(rc, "commit") : 0;
@@ -1664,7 +1730,7 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
     int rc = mdb_cursor_open(r->txn, DBI(IX_TAG_POSTS), &cur);
     if (rc)
         return lmdb_rc(rc, "cursor");
-    uint8_t seek[4 + 8 + MDW_IX_H] = {0};
+    uint8_t seek[TAG_POST_KEY] = {0};
     uint64_t cut = mdw_ix_sk_enc(r->cutoff);
     for (;;) {
         MDB_val k = {sizeof seek, seek}, v;
@@ -1679,8 +1745,8 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
                 old.cap = old.cap ? old.cap * 2 : 64;
                 old.a = xrealloc(old.a, old.cap * sizeof *old.a);
             }
-            old.a[old.n].k = xmemdup((const uint8_t *)k.mv_data + 12, MDW_IX_H);
-            old.a[old.n].kn = MDW_IX_H;
+            old.a[old.n].k = xmemdup((const uint8_t *)k.mv_data + 12, MDW_IX_RK);
+            old.a[old.n].kn = MDW_IX_RK;
             old.a[old.n++].v = NULL;
             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
         }
@@ -1701,14 +1767,10 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
     for (size_t i = 0; i < old.n && !rc; i++) {
         post p;
         if ((rc = post_load(r, old.a[i].k, &p)) == 0 && p.found) {
-            rec c;
-            int lr = rec_load(r, old.a[i].k, p.uri, &c);
             rc = post_remove(r, old.a[i].k, &p);
-            if (!rc && lr == 0 && c.found && c.state == IX_STATE_LIVE)
-                rc = del(r, IX_RECORDS, old.a[i].k, MDW_IX_H);
-            else if (lr < 0)
-                rc = lr;
-            rec_free(&c);
+            if (!rc)
+                rc = del(r, IX_RECORDS, old.a[i].k, MDW_IX_RK);
+            r->post_delta--;
             (*nposts)++;
         }
         post_free(&p);
@@ -1721,7 +1783,7 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
         return lmdb_rc(rc, "cursor");
     MDB_val k, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-         rc == 0 && k.mv_size == 8 + MDW_IX_H && mdw_ix_get_be64(k.mv_data) < cut;
+         rc == 0 && k.mv_size > 8 && mdw_ix_get_be64(k.mv_data) < cut;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (ex.n == ex.cap) {
             ex.cap = ex.cap ? ex.cap * 2 : 64;
@@ -1739,7 +1801,8 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
         int64_t t = mdw_ix_sk_dec(mdw_ix_get_be64(ex.a[i].k));
         uint8_t which = ex.a[i].vn ? ex.a[i].v[0] : 0;
         MDB_val val;
-        if (which == IX_EXP_RECORD && get(r, IX_RECORDS, h, MDW_IX_H, &val) == 0) {
+        size_t hn = ex.a[i].kn - 8;
+        if (which == IX_EXP_RECORD && hn == MDW_IX_RK && get(r, IX_RECORDS, h, hn, &val) == 0) {
             mdw_ix_dec d;
             mdw_ix_dec_init(&d, &val);
             mdw_ix_dec_u8(&d);
@@ -1752,10 +1815,11 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
             if (!d.err && state != IX_STATE_LIVE && exp_time(rv, first) == t) {
                 if (state == IX_STATE_TOMB)
                     r->tomb_delta--;
-                rc = del(r, IX_RECORDS, h, MDW_IX_H);
+                rc = del(r, IX_RECORDS, h, MDW_IX_RK);
                 (*nrecords)++;
             }
-        } else if (which == IX_EXP_ACCOUNT && get(r, IX_ACCOUNTS, h, MDW_IX_H, &val) == 0) {
+        } else if (which == IX_EXP_ACCOUNT && hn == MDW_IX_H &&
+                   get(r, IX_ACCOUNTS, h, MDW_IX_H, &val) == 0) {
             mdw_ix_dec d;
             mdw_ix_dec_init(&d, &val);
             uint8_t vis = mdw_ix_dec_u8(&d);

@@ -275,6 +275,30 @@ static int put_meta_format(const char *dir, int64_t fmt)
     return rc;
 }
 
+/* A table of an older format ("posts", format 2): plant=1 creates it with one entry; else 1 when it
+ * exists. */
+static int retired_table(const char *dir, int plant)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 32);
+    int rc = mdb_env_open(env, dir, 0, 0644);
+    if (!rc)
+        rc = mdb_txn_begin(env, NULL, 0, &txn);
+    if (!rc) {
+        rc = mdb_dbi_open(txn, "posts", plant ? MDB_CREATE : 0, &dbi);
+        if (!rc && plant) {
+            MDB_val k = {4, (void *)"post"}, v = {1, (void *)"x"};
+            rc = mdb_put(txn, dbi, &k, &v, 0);
+        }
+        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    return plant ? rc : rc == 0;
+}
+
 TEST(format_version_older_cleared_newer_refused)
 {
     fx f;
@@ -291,8 +315,9 @@ TEST(format_version_older_cleared_newer_refused)
     ASSERT_EQ(mdw_index_open(&ix, dir, &o), MDW_EVERSION);
     o.readonly = 1;
     ASSERT_EQ(mdw_index_open(&ix, dir, &o), MDW_EVERSION);
-    /* Older: a writer clears it (never misreads it); a reader refuses. */
+    /* Older: a writer clears it (never misreads it) with its retired tables; a reader refuses. */
     ASSERT_OK(put_meta_format(dir, 0));
+    ASSERT_OK(retired_table(dir, 1));
     ASSERT_EQ(mdw_index_open(&ix, dir, &o), MDW_EVERSION);
     o.readonly = 0;
     ASSERT_OK(mdw_index_open(&ix, dir, &o));
@@ -301,6 +326,7 @@ TEST(format_version_older_cleared_newer_refused)
     ASSERT_EQ(st.communities, 0);
     ASSERT_EQ(st.records, 0);
     mdw_index_close(ix);
+    ASSERT_EQ(retired_table(dir, 0), 0);
 }
 
 /*
@@ -402,8 +428,8 @@ TEST(hash_collision_refused_not_merged)
     char rkey[14], uri[URI_MAX];
     fx_rkey(&f, rkey);
     snprintf(uri, sizeof uri, "at://%s/app.bsky.feed.post/%s", OWNER, rkey);
-    uint8_t h[MDW_IX_H];
-    mdw_ix_hash_str(uri, h);
+    uint8_t h[MDW_IX_RK]; /* where the records table keeps uri: plant another URI there */
+    mdw_ix_rec_key(uri, h);
     MDB_txn *txn;
     ASSERT_OK(mdb_txn_begin(f.ix->env, NULL, 0, &txn));
     mdw_ix_enc e = {0};
@@ -414,7 +440,7 @@ TEST(hash_collision_refused_not_merged)
     mdw_ix_enc_cstr(&e, "at://did:plc:other/app.bsky.feed.post/3kother");
     mdw_ix_enc_cstr(&e, "");
     mdw_ix_enc_cstr(&e, "");
-    MDB_val k = {MDW_IX_H, h}, v = {e.len, e.p};
+    MDB_val k = {MDW_IX_RK, h}, v = {e.len, e.p};
     ASSERT_OK(mdb_put(txn, f.ix->dbi[IX_RECORDS], &k, &v, 0));
     ASSERT_OK(mdb_txn_commit(txn));
     mdw_ix_enc_release(&e);

@@ -1,6 +1,12 @@
 /*
 ** firehose/wsclient.c — see wsclient.h. Extracted from the Jetstream client,
 ** which the relay source had copied: one copy of the connection handling.
+**
+** The connection is an lws RAW client socket (TLS by lws for wss://): lws
+** connects, encrypts and runs the event loop; the WebSocket handshake and the
+** framing are ours (firehose/wsframe.c), because lws 4.1.6's client frame
+** parser handles payload one byte at a time and capped ingest near 300k
+** events/s. See docs/firehose.md, "WebSocket framing".
 */
 #include "firehose/wsclient.h"
 
@@ -15,14 +21,16 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/stop.h"
+#include "firehose/wsframe.h"
 #include "common/banned.h"
 
 #define RX_BUF (256 * 1024)
 
-enum { ST_IDLE, ST_CONNECTING, ST_OPEN };
+enum { ST_IDLE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN };
 
 struct mdw_wsclient {
     mdw_wsclient_opts o;
@@ -43,8 +51,15 @@ struct mdw_wsclient {
     int64_t asked_cursor; /* cursor sent on this connection, 0 = none */
     int got_message;      /* this connection delivered a message */
     int rx_paused;
-    mdw_buf msg; /* reassembly */
-    int msg_oversize;
+    mdw_wsframe *fp;   /* frame parser of the current connection */
+    uint64_t fp_bytes; /* payload bytes already added to m_bytes */
+    mdw_buf hs;        /* the server's 101 response head while it arrives */
+    mdw_buf tx;        /* LWS_PRE + bytes to write (request, pong, close) */
+    char key[MDW_WS_KEY_LEN + 1];
+    char host[256];
+    int port, tls;
+    char path[1408]; /* the request path, with a '/' in front if it lacked one */
+    char why[200];   /* why this connection is being closed by us */
     uint64_t rng;
     mdw_wsclient_stats st;
 };
@@ -125,8 +140,10 @@ static void schedule_reconnect(mdw_wsclient *ws, const char *why)
     ws->state = ST_IDLE;
     ws->wsi = NULL;
     ws->rx_paused = 0;
-    mdw_buf_reset(&ws->msg);
-    ws->msg_oversize = 0;
+    mdw_wsframe_reset(ws->fp);
+    ws->fp_bytes = 0;
+    mdw_buf_reset(&ws->hs);
+    ws->why[0] = '\0';
     if (ws->stop || mdw_stop_requested())
         return;
     char msg[64];
@@ -138,37 +155,128 @@ static void schedule_reconnect(mdw_wsclient *ws, const char *why)
         mdw_info("firehose", msg, "why=\"%s\" delay_ms=%lld", why, (long long)(delay / 1000));
 }
 
-static void deliver(mdw_wsclient *ws, const char *data, size_t len)
+static void on_frame_message(void *ctx, int opcode, const uint8_t *data, size_t len)
 {
+    mdw_wsclient *ws = ctx;
+    if (ws->fatal)
+        return; /* a source refused a message: deliver no more */
     ws->got_message = 1;
-    ws->o.on_message(ws->o.ctx, data, len);
+    ws->o.on_message(ws->o.ctx, (const char *)data, len);
 }
 
-static void on_receive(mdw_wsclient *ws, struct lws *wsi, const char *in, size_t len)
+static void on_frame_oversize(void *ctx, int opcode, const uint8_t *head, size_t len)
+{
+    mdw_wsclient *ws = ctx;
+    ws->o.on_oversize(ws->o.ctx, (const char *)head, len);
+}
+
+/*
+** Writes what is queued: the upgrade request, pongs, closes. A raw lws_write
+** that the socket cannot take whole is kept by lws and sent when writable.
+*/
+static int flush_tx(mdw_wsclient *ws, struct lws *wsi)
+{
+    size_t n;
+    const uint8_t *f = mdw_wsframe_out(ws->fp, &n);
+    if (f && mdw_buf_append(&ws->tx, f, n) == 0)
+        mdw_wsframe_out_done(ws->fp, n);
+    if (ws->tx.len <= LWS_PRE)
+        return 0;
+    size_t len = ws->tx.len - LWS_PRE;
+    int w = lws_write(wsi, (unsigned char *)ws->tx.data + LWS_PRE, len, LWS_WRITE_RAW);
+    ws->tx.len = LWS_PRE;
+    return w < 0 ? -1 : 0;
+}
+
+static void tx_reset(mdw_wsclient *ws)
+{
+    mdw_buf_reset(&ws->tx);
+    static const char pre[LWS_PRE] = {0};
+    mdw_buf_append(&ws->tx, pre, LWS_PRE);
+}
+
+/* Bytes after the handshake: frames. Returns -1 to close the connection. */
+static int on_frames(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_t len)
+{
+    int rc = mdw_wsframe_feed(ws->fp, in, len);
+    uint64_t pb = mdw_wsframe_payload_bytes(ws->fp);
+    if (ws->o.m_bytes && pb > ws->fp_bytes)
+        mdw_counter_add(ws->o.m_bytes, pb - ws->fp_bytes);
+    ws->fp_bytes = pb;
+    int code;
+    if (rc != 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "%s protocol error: closing", ws->o.name);
+        mdw_warn("firehose", msg, "error=\"%s\"", mdw_wsframe_error(ws->fp));
+        snprintf(ws->why, sizeof ws->why, "protocol error: %s", mdw_wsframe_error(ws->fp));
+        flush_tx(ws, wsi); /* the close 1002 */
+        return -1;
+    }
+    if (mdw_wsframe_closed(ws->fp, &code)) {
+        snprintf(ws->why, sizeof ws->why, "server closed (%d)", code);
+        flush_tx(ws, wsi); /* the close reply */
+        return -1;
+    }
+    size_t n;
+    if (mdw_wsframe_out(ws->fp, &n))
+        lws_callback_on_writable(wsi); /* a pong */
+    return 0;
+}
+
+static int on_raw_rx(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_t len)
 {
     ws->last_rx = mono(ws);
-    if (ws->o.m_bytes)
-        mdw_counter_add(ws->o.m_bytes, len);
-    int first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
-    if (first && final && ws->msg.len == 0 && !ws->msg_oversize) {
-        deliver(ws, in, len); /* whole message in one piece: no copy */
-        return;
+    if (ws->state == ST_OPEN)
+        return on_frames(ws, wsi, in, len);
+    if (ws->state != ST_HANDSHAKE)
+        return -1;
+    if (mdw_buf_append(&ws->hs, in, len) != 0) {
+        snprintf(ws->why, sizeof ws->why, "handshake refused: response head over %u bytes",
+                 MDW_MAX_WS_HANDSHAKE_BYTES);
+        return -1;
     }
-    if (first) {
-        mdw_buf_reset(&ws->msg);
-        ws->msg_oversize = 0;
+    size_t head = 0;
+    char err[160];
+    int rc = mdw_ws_handshake_check(ws->hs.data, ws->hs.len, ws->key, &head, err, sizeof err);
+    if (rc == MDW_EAGAIN)
+        return 0;
+    if (rc != 0) {
+        snprintf(ws->why, sizeof ws->why, "handshake refused: %s", err);
+        return -1;
     }
-    if (!ws->msg_oversize && mdw_buf_append(&ws->msg, in, len) != 0) {
-        ws->msg_oversize = 1;
-        ws->o.on_oversize(ws->o.ctx, ws->msg.data, ws->msg.len);
-        mdw_buf_reset(&ws->msg);
+    ws->state = ST_OPEN;
+    ws->st.connects++;
+    count(ws->o.m_connects);
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s connected", ws->o.name);
+    mdw_info("firehose", msg, "url=%s cursor=%" PRId64, ws->o.urls[ws->url_idx], ws->asked_cursor);
+    size_t rest = ws->hs.len - head;
+    rc = 0;
+    if (rest) {
+        /* Frames that came with the response head: copied out, since hs is reset. */
+        uint8_t *tmp = xmalloc(rest);
+        memcpy(tmp, ws->hs.data + head, rest);
+        mdw_buf_reset(&ws->hs);
+        rc = on_frames(ws, wsi, tmp, rest);
+        free(tmp);
     }
-    if (final) {
-        if (!ws->msg_oversize)
-            deliver(ws, ws->msg.data, ws->msg.len);
-        mdw_buf_reset(&ws->msg);
-        ws->msg_oversize = 0;
+    mdw_buf_reset(&ws->hs);
+    return rc;
+}
+
+static void closed(mdw_wsclient *ws, const char *dflt)
+{
+    char why[200];
+    snprintf(why, sizeof why, "%s", ws->why[0] ? ws->why : dflt);
+    if (ws->state == ST_OPEN) {
+        ws->st.disconnects++;
+    } else {
+        ws->st.connect_failures++;
+        if (!ws->why[0] && ws->state == ST_HANDSHAKE)
+            snprintf(why, sizeof why, "%s before the handshake completed", dflt);
     }
+    count(ws->o.m_failures);
+    schedule_reconnect(ws, why);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -178,37 +286,41 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if (!ws)
         return 0;
     switch (reason) {
-    case LWS_CALLBACK_CLIENT_ESTABLISHED: {
-        ws->state = ST_OPEN;
+    case LWS_CALLBACK_RAW_CONNECTED:
+        if (wsi != ws->wsi)
+            return -1;
+        /* TCP (and TLS) are up: send the upgrade request (RFC 6455 4.1). */
+        ws->state = ST_HANDSHAKE;
         ws->last_rx = mono(ws);
-        ws->st.connects++;
-        count(ws->o.m_connects);
-        char msg[64];
-        snprintf(msg, sizeof msg, "%s connected", ws->o.name);
-        mdw_info("firehose", msg, "url=%s cursor=%" PRId64, ws->o.urls[ws->url_idx],
-                 ws->asked_cursor);
+        mdw_ws_handshake_key(ws->key);
+        tx_reset(ws);
+        if (mdw_ws_handshake_request(&ws->tx, ws->host, ws->port, ws->tls, ws->path, ws->key)) {
+            snprintf(ws->why, sizeof ws->why, "cannot build the upgrade request");
+            return -1;
+        }
+        lws_callback_on_writable(wsi);
         break;
-    }
-    case LWS_CALLBACK_CLIENT_RECEIVE:
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        if (wsi == ws->wsi && flush_tx(ws, wsi) < 0)
+            return -1;
+        break;
+    case LWS_CALLBACK_RAW_RX:
         if (wsi == ws->wsi)
-            on_receive(ws, wsi, in, len);
+            return on_raw_rx(ws, wsi, in, len);
         break;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (wsi == ws->wsi || ws->state == ST_CONNECTING) {
-            ws->st.connect_failures++;
-            count(ws->o.m_failures);
             char why[200];
             snprintf(why, sizeof why, "connection error: %.*s", in ? (int)len : 7,
                      in ? (const char *)in : "unknown");
-            schedule_reconnect(ws, why);
+            ws->state = ST_CONNECTING;
+            ws->why[0] = '\0';
+            closed(ws, why);
         }
         break;
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        if (wsi == ws->wsi) {
-            ws->st.disconnects++;
-            count(ws->o.m_failures);
-            schedule_reconnect(ws, "closed");
-        }
+    case LWS_CALLBACK_RAW_CLOSE:
+        if (wsi == ws->wsi && ws->state != ST_IDLE)
+            closed(ws, "closed");
         break;
     default:
         break;
@@ -228,17 +340,23 @@ static void connect_next(mdw_wsclient *ws)
         schedule_reconnect(ws, "bad url");
         return;
     }
+    snprintf(ws->host, sizeof ws->host, "%s", u.host);
+    ws->port = u.port;
+    ws->tls = u.tls;
+    snprintf(ws->path, sizeof ws->path, "%s%s", path[0] == '/' ? "" : "/", path);
+    ws->why[0] = '\0';
+    mdw_wsframe_reset(ws->fp);
+    ws->fp_bytes = 0;
+    mdw_buf_reset(&ws->hs);
     struct lws_client_connect_info ci;
     memset(&ci, 0, sizeof ci);
     ci.context = ws->ctx;
     ci.address = u.host;
     ci.port = u.port;
-    ci.path = path;
     ci.host = u.host;
-    ci.origin = u.host;
+    ci.method = "RAW"; /* the upgrade and the framing are ours */
     ci.ssl_connection = u.tls ? LCCSCF_USE_SSL : 0;
     ci.local_protocol_name = ws->protocols[0].name;
-    ci.ietf_version_or_minus_one = -1;
     ci.pwsi = &ws->wsi;
     ws->state = ST_CONNECTING;
     ws->got_message = 0;
@@ -289,7 +407,14 @@ int mdw_wsclient_new(mdw_wsclient **out, const mdw_wsclient_opts *o, mdw_ingest 
     ws->in = in;
     ws->clock = clock;
     ws->rng = o->jitter_seed ? o->jitter_seed : (uint64_t)mdw_clock_now_us(clock) | 1;
-    mdw_buf_init(&ws->msg, o->max_msg);
+    mdw_wsframe_cbs cbs = {on_frame_message, on_frame_oversize, ws};
+    if (mdw_wsframe_new(&ws->fp, o->max_msg ? o->max_msg : MDW_MAX_EVENT_BYTES, &cbs)) {
+        free(ws);
+        return MDW_ECONFIG;
+    }
+    mdw_buf_init(&ws->hs, MDW_MAX_WS_HANDSHAKE_BYTES);
+    mdw_buf_init(&ws->tx, LWS_PRE + MDW_MAX_WS_HANDSHAKE_BYTES + 64 * 1024);
+    tx_reset(ws);
     snprintf(ws->proto_name, sizeof ws->proto_name, "meadow-%s", o->name);
     ws->protocols[0].name = ws->proto_name;
     ws->protocols[0].callback = callback;
@@ -354,8 +479,8 @@ void mdw_wsclient_run(mdw_wsclient *ws)
             connect_next(ws);
 
         /* Reading or not: the queue decides (TCP backpressure). */
-        if (ws->state == ST_OPEN && ws->wsi) {
-            int pause = mdw_ingest_should_pause(ws->in);
+        if ((ws->state == ST_OPEN || ws->state == ST_HANDSHAKE) && ws->wsi) {
+            int pause = ws->state == ST_OPEN ? mdw_ingest_should_pause(ws->in) : 0;
             if (pause != ws->rx_paused) {
                 lws_rx_flow_control(ws->wsi, pause ? 0 : 1);
                 ws->rx_paused = pause;
@@ -393,6 +518,11 @@ void mdw_wsclient_run(mdw_wsclient *ws)
             mdw_ingest_idle(ws->in);
         mdw_ingest_tick(ws->in);
     }
+    /* A clean close for the server (best effort: the context goes next). */
+    if (ws->state == ST_OPEN && ws->wsi) {
+        mdw_wsframe_send_close(ws->fp, 1000);
+        flush_tx(ws, ws->wsi);
+    }
     lws_sul_cancel(&ws->wake);
 }
 
@@ -403,7 +533,9 @@ void mdw_wsclient_free(mdw_wsclient *ws)
     mdw_ingest_set_wake(ws->in, NULL, NULL);
     if (ws->ctx)
         lws_context_destroy(ws->ctx);
-    mdw_buf_release(&ws->msg);
+    mdw_wsframe_free(ws->fp);
+    mdw_buf_release(&ws->hs);
+    mdw_buf_release(&ws->tx);
     free(ws);
 }
 

@@ -232,7 +232,7 @@ static int on_raw_rx(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_
         return -1;
     if (mdw_buf_append(&ws->hs, in, len) != 0) {
         snprintf(ws->why, sizeof ws->why, "handshake refused: response head over %u bytes",
-                 MDW_MAX_WS_HANDSHAKE_BYTES);
+                 MDW_MAX_WS_HEAD_BYTES);
         return -1;
     }
     size_t head = 0;
@@ -412,8 +412,8 @@ int mdw_wsclient_new(mdw_wsclient **out, const mdw_wsclient_opts *o, mdw_ingest 
         free(ws);
         return MDW_ECONFIG;
     }
-    mdw_buf_init(&ws->hs, MDW_MAX_WS_HANDSHAKE_BYTES);
-    mdw_buf_init(&ws->tx, LWS_PRE + MDW_MAX_WS_HANDSHAKE_BYTES + 64 * 1024);
+    mdw_buf_init(&ws->hs, MDW_MAX_WS_HEAD_BYTES);
+    mdw_buf_init(&ws->tx, LWS_PRE + MDW_MAX_WS_HEAD_BYTES + 64 * 1024);
     tx_reset(ws);
     snprintf(ws->proto_name, sizeof ws->proto_name, "meadow-%s", o->name);
     ws->protocols[0].name = ws->proto_name;

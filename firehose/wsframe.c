@@ -447,11 +447,11 @@ int mdw_ws_handshake_check(const char *data, size_t len, const char *key, size_t
 {
     if (err && errlen)
         err[0] = '\0';
-    size_t lim = len < MDW_MAX_WS_HANDSHAKE_BYTES ? len : MDW_MAX_WS_HANDSHAKE_BYTES;
+    size_t lim = len < MDW_MAX_WS_HEAD_BYTES ? len : MDW_MAX_WS_HEAD_BYTES;
     const char *endp = memmem(data, lim, "\r\n\r\n", 4);
     if (!endp) {
-        if (len >= MDW_MAX_WS_HANDSHAKE_BYTES) {
-            refuse(err, errlen, "response head over %u bytes", MDW_MAX_WS_HANDSHAKE_BYTES);
+        if (len >= MDW_MAX_WS_HEAD_BYTES) {
+            refuse(err, errlen, "response head over %u bytes", MDW_MAX_WS_HEAD_BYTES);
             return MDW_ETOOBIG;
         }
         /* A status line that is already wrong need not wait for the rest. */

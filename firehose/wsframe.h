@@ -106,7 +106,7 @@ int mdw_ws_handshake_request(mdw_buf *out, const char *host, int port, int tls, 
 /*
 ** Checks the server's response head at the start of data[0..len): 0 = a valid
 ** 101 and *head_len = its length (what follows are frames); MDW_EAGAIN = not
-** complete yet; MDW_ETOOBIG = no end within MDW_MAX_WS_HANDSHAKE_BYTES;
+** complete yet; MDW_ETOOBIG = no end within MDW_MAX_WS_HEAD_BYTES;
 ** MDW_EMALFORMED = refused, err (may be NULL) says why.
 */
 int mdw_ws_handshake_check(const char *data, size_t len, const char *key, size_t *head_len,

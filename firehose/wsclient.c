@@ -2,16 +2,23 @@
 ** firehose/wsclient.c — see wsclient.h. Extracted from the Jetstream client,
 ** which the relay source had copied: one copy of the connection handling.
 **
-** The connection is an lws RAW client socket (TLS by lws for wss://): lws
-** connects, encrypts and runs the event loop; the WebSocket handshake and the
-** framing are ours (firehose/wsframe.c), because lws 4.1.6's client frame
-** parser handles payload one byte at a time and capped ingest near 300k
-** events/s. See docs/firehose.md, "WebSocket framing".
+** The connection is an lws RAW client socket: lws resolves, connects and
+** runs the event loop; the WebSocket handshake and the framing are ours
+** (firehose/wsframe.c), because lws 4.1.6's client frame parser handles
+** payload one byte at a time and capped ingest near 300k events/s. For wss://
+** TLS is ours too, OpenSSL over memory BIOs on that raw socket: lws 4.1.6
+** starts TLS on a RAW client before its socket exists ("tls start fail",
+** EBADF), so its raw+TLS client cannot be used. See docs/firehose.md,
+** "WebSocket framing and TLS".
 */
 #include "firehose/wsclient.h"
 
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +67,12 @@ struct mdw_wsclient {
     int port, tls;
     char path[1408]; /* the request path, with a '/' in front if it lacked one */
     char why[200];   /* why this connection is being closed by us */
+    SSL_CTX *sslctx; /* wss:// : peer verified against the system CA store */
+    SSL *ssl;        /* this connection's TLS, NULL for ws:// */
+    BIO *rbio, *wbio;
+    int tls_up;
+    uint8_t *plain;  /* decrypted bytes, RX_BUF */
+    uint8_t *cipher; /* LWS_PRE + TLS records to send */
     uint64_t rng;
     mdw_wsclient_stats st;
 };
@@ -122,6 +135,64 @@ static uint64_t rnd(mdw_wsclient *ws)
     return ws->rng;
 }
 
+static void tls_drop(mdw_wsclient *ws)
+{
+    if (ws->ssl)
+        SSL_free(ws->ssl); /* and its BIOs */
+    ws->ssl = NULL;
+    ws->rbio = ws->wbio = NULL;
+    ws->tls_up = 0;
+}
+
+/* Sends what TLS has queued (handshake records, encrypted data). */
+static int tls_send(mdw_wsclient *ws, struct lws *wsi)
+{
+    for (;;) {
+        int n = BIO_read(ws->wbio, ws->cipher + LWS_PRE, RX_BUF);
+        if (n <= 0)
+            return 0;
+        if (lws_write(wsi, ws->cipher + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < 0)
+            return -1;
+    }
+}
+
+static void tls_why(mdw_wsclient *ws, const char *what)
+{
+    long vr = ws->ssl ? SSL_get_verify_result(ws->ssl) : X509_V_OK;
+    unsigned long e = ERR_get_error();
+    char es[120] = "";
+    if (e)
+        ERR_error_string_n(e, es, sizeof es);
+    ERR_clear_error();
+    snprintf(ws->why, sizeof ws->why, "TLS %s: %s%s%s", what,
+             vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "", vr != X509_V_OK ? " " : "",
+             es);
+}
+
+static int tls_start(mdw_wsclient *ws)
+{
+    ws->ssl = SSL_new(ws->sslctx);
+    ws->rbio = BIO_new(BIO_s_mem());
+    ws->wbio = BIO_new(BIO_s_mem());
+    if (!ws->ssl || !ws->rbio || !ws->wbio) {
+        BIO_free(ws->rbio);
+        BIO_free(ws->wbio);
+        ws->rbio = ws->wbio = NULL;
+        tls_why(ws, "setup failed");
+        return -1;
+    }
+    SSL_set_bio(ws->ssl, ws->rbio, ws->wbio);
+    SSL_set_connect_state(ws->ssl);
+    SSL_set_tlsext_host_name(ws->ssl, ws->host); /* SNI */
+    /* The certificate must name the host we asked for (or its IP address). */
+    unsigned char ip[16];
+    if (inet_pton(AF_INET, ws->host, ip) == 1 || inet_pton(AF_INET6, ws->host, ip) == 1)
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ws->ssl), ws->host);
+    else
+        SSL_set1_host(ws->ssl, ws->host);
+    return 0;
+}
+
 /* Next attempt after an exponential backoff with jitter, on the next URL. */
 static void schedule_reconnect(mdw_wsclient *ws, const char *why)
 {
@@ -144,6 +215,7 @@ static void schedule_reconnect(mdw_wsclient *ws, const char *why)
     ws->fp_bytes = 0;
     mdw_buf_reset(&ws->hs);
     ws->why[0] = '\0';
+    tls_drop(ws);
     if (ws->stop || mdw_stop_requested())
         return;
     char msg[64];
@@ -183,6 +255,17 @@ static int flush_tx(mdw_wsclient *ws, struct lws *wsi)
     if (ws->tx.len <= LWS_PRE)
         return 0;
     size_t len = ws->tx.len - LWS_PRE;
+    if (ws->ssl) {
+        if (!ws->tls_up)
+            return 0; /* sent once TLS is up */
+        /* Memory BIOs: SSL_write takes everything at once. */
+        if (SSL_write(ws->ssl, ws->tx.data + LWS_PRE, (int)len) <= 0) {
+            tls_why(ws, "write failed");
+            return -1;
+        }
+        ws->tx.len = LWS_PRE;
+        return tls_send(ws, wsi);
+    }
     int w = lws_write(wsi, (unsigned char *)ws->tx.data + LWS_PRE, len, LWS_WRITE_RAW);
     ws->tx.len = LWS_PRE;
     return w < 0 ? -1 : 0;
@@ -223,9 +306,8 @@ static int on_frames(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_
     return 0;
 }
 
-static int on_raw_rx(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_t len)
+static int on_plain(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_t len)
 {
-    ws->last_rx = mono(ws);
     if (ws->state == ST_OPEN)
         return on_frames(ws, wsi, in, len);
     if (ws->state != ST_HANDSHAKE)
@@ -264,6 +346,50 @@ static int on_raw_rx(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_
     return rc;
 }
 
+static int on_raw_rx(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_t len)
+{
+    ws->last_rx = mono(ws);
+    if (!ws->ssl)
+        return on_plain(ws, wsi, in, len); /* ws://: frames in place in lws' buffer */
+    if (BIO_write(ws->rbio, in, (int)len) != (int)len) {
+        tls_why(ws, "buffer failed");
+        return -1;
+    }
+    if (!ws->tls_up) {
+        int r = SSL_do_handshake(ws->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(ws->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                tls_why(ws, "handshake failed");
+                return -1;
+            }
+            return tls_send(ws, wsi);
+        }
+        ws->tls_up = 1;
+        if (tls_send(ws, wsi) < 0 || flush_tx(ws, wsi) < 0) /* the upgrade request */
+            return -1;
+    }
+    for (;;) {
+        int n = SSL_read(ws->ssl, ws->plain, RX_BUF);
+        if (n > 0) {
+            if (on_plain(ws, wsi, ws->plain, (size_t)n) < 0)
+                return -1;
+            if (!ws->ssl)
+                return -1;
+            continue;
+        }
+        int e = SSL_get_error(ws->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        if (e == SSL_ERROR_ZERO_RETURN)
+            snprintf(ws->why, sizeof ws->why, "TLS closed by the server");
+        else
+            tls_why(ws, "read failed");
+        return -1;
+    }
+    return tls_send(ws, wsi);
+}
+
 static void closed(mdw_wsclient *ws, const char *dflt)
 {
     char why[200];
@@ -297,6 +423,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (mdw_ws_handshake_request(&ws->tx, ws->host, ws->port, ws->tls, ws->path, ws->key)) {
             snprintf(ws->why, sizeof ws->why, "cannot build the upgrade request");
             return -1;
+        }
+        if (ws->tls) {
+            /* ClientHello now; the request goes once TLS is up (on_raw_rx). */
+            if (tls_start(ws) < 0)
+                return -1;
+            int r = SSL_do_handshake(ws->ssl);
+            if (r != 1 && SSL_get_error(ws->ssl, r) != SSL_ERROR_WANT_READ) {
+                tls_why(ws, "handshake failed");
+                return -1;
+            }
+            if (tls_send(ws, wsi) < 0)
+                return -1;
+            break;
         }
         lws_callback_on_writable(wsi);
         break;
@@ -355,7 +494,6 @@ static void connect_next(mdw_wsclient *ws)
     ci.port = u.port;
     ci.host = u.host;
     ci.method = "RAW"; /* the upgrade and the framing are ours */
-    ci.ssl_connection = u.tls ? LCCSCF_USE_SSL : 0;
     ci.local_protocol_name = ws->protocols[0].name;
     ci.pwsi = &ws->wsi;
     ws->state = ST_CONNECTING;
@@ -420,18 +558,30 @@ int mdw_wsclient_new(mdw_wsclient **out, const mdw_wsclient_opts *o, mdw_ingest 
     ws->protocols[0].callback = callback;
     ws->protocols[0].rx_buffer_size = RX_BUF;
 
+    ws->plain = xmalloc(RX_BUF);
+    ws->cipher = xmalloc(LWS_PRE + RX_BUF);
+    ws->sslctx = SSL_CTX_new(TLS_client_method());
+    if (!ws->sslctx) {
+        mdw_error("firehose", "SSL_CTX_new failed", NULL);
+        mdw_wsclient_free(ws);
+        return MDW_ECONFIG;
+    }
+    SSL_CTX_set_min_proto_version(ws->sslctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ws->sslctx, SSL_VERIFY_PEER, NULL);
+    /* The system CA store (Debian: ca-certificates); SSL_CERT_FILE overrides it (tests). */
+    SSL_CTX_set_default_verify_paths(ws->sslctx);
+    if (!getenv("SSL_CERT_FILE") && access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0)
+        SSL_CTX_load_verify_locations(ws->sslctx, "/etc/ssl/certs/ca-certificates.crt", NULL);
+    ERR_clear_error();
+
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = ws->protocols;
     info.user = ws;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.pt_serv_buf_size = RX_BUF;
     info.connect_timeout_secs = 10;
-    /* The system CA store (Debian: ca-certificates). */
-    if (access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0)
-        info.client_ssl_ca_filepath = "/etc/ssl/certs/ca-certificates.crt";
     ws->ctx = lws_create_context(&info);
     if (!ws->ctx) {
         mdw_error("firehose", "lws_create_context failed", NULL);
@@ -533,6 +683,11 @@ void mdw_wsclient_free(mdw_wsclient *ws)
     mdw_ingest_set_wake(ws->in, NULL, NULL);
     if (ws->ctx)
         lws_context_destroy(ws->ctx);
+    tls_drop(ws);
+    if (ws->sslctx)
+        SSL_CTX_free(ws->sslctx);
+    free(ws->plain);
+    free(ws->cipher);
     mdw_wsframe_free(ws->fp);
     mdw_buf_release(&ws->hs);
     mdw_buf_release(&ws->tx);

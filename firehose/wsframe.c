@@ -71,6 +71,7 @@ void mdw_wsframe_reset(mdw_wsframe *p)
     mdw_buf_reset(&p->out);
     p->closed = p->close_code = p->close_sent = p->failed = 0;
     p->err[0] = '\0';
+    p->payload_bytes = p->messages = 0;
 }
 
 const char *mdw_wsframe_error(const mdw_wsframe *p)
@@ -324,7 +325,7 @@ int mdw_wsframe_feed(mdw_wsframe *p, const uint8_t *data, size_t len)
         int delivered = 0;
         if (p->msg_skip) {
             /* skipped: nothing kept */
-        } else if (p->f_fin && p->msg.len == 0 && n == p->f_left) {
+        } else if (p->f_op != MDW_WS_CONT && p->f_fin && p->msg.len == 0 && n == p->f_left) {
             /* The whole message is here in one frame: hand it over in place. */
             p->f_left = 0;
             p->in_frame = 0;

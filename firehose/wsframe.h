@@ -62,7 +62,7 @@ typedef struct mdw_wsframe_cbs {
 /* max_msg >= 1; the callbacks are required. */
 int mdw_wsframe_new(mdw_wsframe **out, size_t max_msg, const mdw_wsframe_cbs *cb);
 void mdw_wsframe_free(mdw_wsframe *p);
-/* Forget everything (a new connection). */
+/* Forget everything, counters included (a new connection). */
 void mdw_wsframe_reset(mdw_wsframe *p);
 
 /*
@@ -75,9 +75,9 @@ int mdw_wsframe_feed(mdw_wsframe *p, const uint8_t *data, size_t len);
 const char *mdw_wsframe_error(const mdw_wsframe *p);
 /* 1 once the server's close frame was read; *code = its status (1005 = none). */
 int mdw_wsframe_closed(const mdw_wsframe *p, int *code);
-/* Payload bytes of data frames parsed so far (also those of skipped messages). */
+/* Since the last reset: payload bytes of data frames (skipped messages included). */
 uint64_t mdw_wsframe_payload_bytes(const mdw_wsframe *p);
-/* Messages delivered, and messages skipped as oversize. */
+/* Since the last reset: messages delivered (not those skipped as oversize). */
 uint64_t mdw_wsframe_messages(const mdw_wsframe *p);
 
 /* Queues our close frame (once). */

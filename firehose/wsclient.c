@@ -312,38 +312,40 @@ static int on_plain(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_t
         return on_frames(ws, wsi, in, len);
     if (ws->state != ST_HANDSHAKE)
         return -1;
-    if (mdw_buf_append(&ws->hs, in, len) != 0) {
-        snprintf(ws->why, sizeof ws->why, "handshake refused: response head over %u bytes",
-                 MDW_MAX_WS_HEAD_BYTES);
-        return -1;
+    /*
+    ** The server may send frames right behind its 101, in the same read: only
+    ** the head is kept while it is incomplete (capped), never the frames.
+    */
+    size_t old = ws->hs.len, head = 0;
+    size_t take = len < MDW_MAX_WS_HEAD_BYTES - old ? len : MDW_MAX_WS_HEAD_BYTES - old;
+    const char *buf = (const char *)in;
+    size_t blen = len;
+    if (old) {
+        mdw_buf_append(&ws->hs, in, take); /* fits: take is bounded by the cap */
+        buf = ws->hs.data;
+        blen = ws->hs.len;
     }
-    size_t head = 0;
     char err[160];
-    int rc = mdw_ws_handshake_check(ws->hs.data, ws->hs.len, ws->key, &head, err, sizeof err);
-    if (rc == MDW_EAGAIN)
+    int rc = mdw_ws_handshake_check(buf, blen, ws->key, &head, err, sizeof err);
+    if (rc == MDW_EAGAIN) {
+        if (!old)
+            mdw_buf_append(&ws->hs, in, take); /* take == len: the check saw no end below the cap */
         return 0;
+    }
     if (rc != 0) {
         snprintf(ws->why, sizeof ws->why, "handshake refused: %s", err);
         return -1;
     }
+    /* The head's end lies in this read: what follows it are frames, parsed in place. */
+    size_t used = head - old;
+    mdw_buf_reset(&ws->hs);
     ws->state = ST_OPEN;
     ws->st.connects++;
     count(ws->o.m_connects);
     char msg[64];
     snprintf(msg, sizeof msg, "%s connected", ws->o.name);
     mdw_info("firehose", msg, "url=%s cursor=%" PRId64, ws->o.urls[ws->url_idx], ws->asked_cursor);
-    size_t rest = ws->hs.len - head;
-    rc = 0;
-    if (rest) {
-        /* Frames that came with the response head: copied out, since hs is reset. */
-        uint8_t *tmp = xmalloc(rest);
-        memcpy(tmp, ws->hs.data + head, rest);
-        mdw_buf_reset(&ws->hs);
-        rc = on_frames(ws, wsi, tmp, rest);
-        free(tmp);
-    }
-    mdw_buf_reset(&ws->hs);
-    return rc;
+    return used < len ? on_frames(ws, wsi, in + used, len - used) : 0;
 }
 
 static int on_raw_rx(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_t len)

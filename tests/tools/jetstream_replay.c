@@ -6,7 +6,7 @@
 **   jetstream_replay --file F [--port P] [--drop-after K] [--pause-after K
 **       --pause-ms M] [--garbage-every K] [--fragment-every K] [--forget N]
 **       [--repeat R] [--rate EPS] [--max-seconds S] [--tls-cert C --tls-key K]
-**       [--quiet]
+**       [--ping-every K] [--bad-frame-after K] [--quiet]
 **
 ** Serving: events in file order (time_us may step back, as in real streams).
 ** `cursor=T` selects the events with time_us >= T. `wantedCollections`
@@ -28,7 +28,10 @@
 ** --repeat R serves the file R times (benchmarks); --rate EPS paces each
 ** connection to EPS events per second; --tls-cert/--tls-key serve wss:// (lws
 ** server TLS; the frames then go through lws_write(LWS_WRITE_RAW), which
-** encrypts). The server exits on
+** encrypts); --ping-every K sends a ping after every K events (pongs are
+** logged: "replay: pong"); --bad-frame-after K sends, once in the server's
+** life, a frame with the RSV1 bit set after K events of a connection (a
+** protocol error for a client that negotiated no extension). The server exits on
 ** SIGTERM/SIGINT or after --max-seconds (default 600): it is bounded.
 **
 ** It prints "port=<n>" on stdout once listening. Frames are encoded here
@@ -68,6 +71,8 @@ static line *lines;
 static size_t nlines;
 
 static long drop_after, pause_after, pause_ms, garbage_every, fragment_every, forget_n;
+static long ping_every, bad_frame_after;
+static int bad_frame_sent;
 static long repeat = 1, max_seconds = 600, rate;
 static int quiet;
 static const char *tls_cert, *tls_key;
@@ -273,6 +278,14 @@ static int refill(conn *c)
         c->sent++;
         if (garbage_every > 0 && c->sent % garbage_every == 0)
             put_garbage(c);
+        if (ping_every > 0 && c->sent % ping_every == 0)
+            put_frame(c, 0x9, 1, "meadow?", 7);
+        if (bad_frame_after > 0 && !bad_frame_sent && c->sent == bad_frame_after) {
+            bad_frame_sent = 1;
+            put_frame(c, 0x40 | 0x1, 1, "{}", 2); /* RSV1 + text: no extension agreed */
+            if (!quiet)
+                fprintf(stderr, "replay: bad frame sent after %ld events\n", c->sent);
+        }
     }
     return c->out_len > 0;
 }
@@ -367,6 +380,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
         }
     }
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (!quiet)
+            fprintf(stderr, "replay: pong \"%.*s\"\n", (int)len, (const char *)in);
+        break;
     case LWS_CALLBACK_TIMER:
         if (c->paused) {
             if (!quiet && !c->throttled)
@@ -440,6 +457,10 @@ int main(int argc, char **argv)
             target = &pause_after;
         else if (!strcmp(a, "--pause-ms"))
             target = &pause_ms;
+        else if (!strcmp(a, "--ping-every"))
+            target = &ping_every;
+        else if (!strcmp(a, "--bad-frame-after"))
+            target = &bad_frame_after;
         else if (!strcmp(a, "--garbage-every"))
             target = &garbage_every;
         else if (!strcmp(a, "--fragment-every"))
@@ -456,7 +477,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: jetstream_replay --file F [--port P] [--drop-after K] "
                             "[--pause-after K --pause-ms M] [--garbage-every K] "
                             "[--fragment-every K] [--forget N] [--repeat R] [--rate EPS] "
-                            "[--max-seconds S] [--tls-cert C --tls-key K] [--quiet]\n");
+                            "[--max-seconds S] [--tls-cert C --tls-key K] [--ping-every K] "
+                            "[--bad-frame-after K] [--quiet]\n");
             return 2;
         }
         *target = strtol(v, NULL, 10);

@@ -18,6 +18,7 @@
 #define MDW_MAX_HTTP_QUERY_BYTES 4096
 #define MDW_MAX_HTTP_BODY_BYTES  (8u * 1024 * 1024) /* PDS client responses */
 #define MDW_MAX_JWT_BYTES        8192
+#define MDW_MAX_WS_HEAD_BYTES    (16u * 1024) /* a WebSocket server's 101 response head */
 #define MDW_MAX_CONFIG_LINE      4096
 #define MDW_MAX_LOG_LINE         4096
 

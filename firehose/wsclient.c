@@ -1,11 +1,24 @@
 /*
 ** firehose/wsclient.c — see wsclient.h. Extracted from the Jetstream client,
 ** which the relay source had copied: one copy of the connection handling.
+**
+** The connection is an lws RAW client socket: lws resolves, connects and
+** runs the event loop; the WebSocket handshake and the framing are ours
+** (firehose/wsframe.c), because lws 4.1.6's client frame parser handles
+** payload one byte at a time and capped ingest near 300k events/s. For wss://
+** TLS is ours too, OpenSSL over memory BIOs on that raw socket: lws 4.1.6
+** starts TLS on a RAW client before its socket exists ("tls start fail",
+** EBADF), so its raw+TLS client cannot be used. See docs/firehose.md,
+** "WebSocket framing and TLS".
 */
 #include "firehose/wsclient.h"
 
 #include <inttypes.h>
+#include <arpa/inet.h>
 #include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +28,16 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/stop.h"
+#include "firehose/wsframe.h"
 #include "common/banned.h"
 
 #define RX_BUF (256 * 1024)
 
-enum { ST_IDLE, ST_CONNECTING, ST_OPEN };
+enum { ST_IDLE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN };
 
 struct mdw_wsclient {
     mdw_wsclient_opts o;
@@ -43,8 +58,21 @@ struct mdw_wsclient {
     int64_t asked_cursor; /* cursor sent on this connection, 0 = none */
     int got_message;      /* this connection delivered a message */
     int rx_paused;
-    mdw_buf msg; /* reassembly */
-    int msg_oversize;
+    mdw_wsframe *fp;   /* frame parser of the current connection */
+    uint64_t fp_bytes; /* payload bytes already added to m_bytes */
+    mdw_buf hs;        /* the server's 101 response head while it arrives */
+    mdw_buf tx;        /* LWS_PRE + bytes to write (request, pong, close) */
+    char key[MDW_WS_KEY_LEN + 1];
+    char host[256];
+    int port, tls;
+    char path[1408]; /* the request path, with a '/' in front if it lacked one */
+    char why[200];   /* why this connection is being closed by us */
+    SSL_CTX *sslctx; /* wss:// : peer verified against the system CA store */
+    SSL *ssl;        /* this connection's TLS, NULL for ws:// */
+    BIO *rbio, *wbio;
+    int tls_up;
+    uint8_t *plain;  /* decrypted bytes, RX_BUF */
+    uint8_t *cipher; /* LWS_PRE + TLS records to send */
     uint64_t rng;
     mdw_wsclient_stats st;
 };
@@ -107,6 +135,64 @@ static uint64_t rnd(mdw_wsclient *ws)
     return ws->rng;
 }
 
+static void tls_drop(mdw_wsclient *ws)
+{
+    if (ws->ssl)
+        SSL_free(ws->ssl); /* and its BIOs */
+    ws->ssl = NULL;
+    ws->rbio = ws->wbio = NULL;
+    ws->tls_up = 0;
+}
+
+/* Sends what TLS has queued (handshake records, encrypted data). */
+static int tls_send(mdw_wsclient *ws, struct lws *wsi)
+{
+    for (;;) {
+        int n = BIO_read(ws->wbio, ws->cipher + LWS_PRE, RX_BUF);
+        if (n <= 0)
+            return 0;
+        if (lws_write(wsi, ws->cipher + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < 0)
+            return -1;
+    }
+}
+
+static void tls_why(mdw_wsclient *ws, const char *what)
+{
+    long vr = ws->ssl ? SSL_get_verify_result(ws->ssl) : X509_V_OK;
+    unsigned long e = ERR_get_error();
+    char es[120] = "";
+    if (e)
+        ERR_error_string_n(e, es, sizeof es);
+    ERR_clear_error();
+    snprintf(ws->why, sizeof ws->why, "TLS %s: %s%s%s", what,
+             vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "", vr != X509_V_OK ? " " : "",
+             es);
+}
+
+static int tls_start(mdw_wsclient *ws)
+{
+    ws->ssl = SSL_new(ws->sslctx);
+    ws->rbio = BIO_new(BIO_s_mem());
+    ws->wbio = BIO_new(BIO_s_mem());
+    if (!ws->ssl || !ws->rbio || !ws->wbio) {
+        BIO_free(ws->rbio);
+        BIO_free(ws->wbio);
+        ws->rbio = ws->wbio = NULL;
+        tls_why(ws, "setup failed");
+        return -1;
+    }
+    SSL_set_bio(ws->ssl, ws->rbio, ws->wbio);
+    SSL_set_connect_state(ws->ssl);
+    SSL_set_tlsext_host_name(ws->ssl, ws->host); /* SNI */
+    /* The certificate must name the host we asked for (or its IP address). */
+    unsigned char ip[16];
+    if (inet_pton(AF_INET, ws->host, ip) == 1 || inet_pton(AF_INET6, ws->host, ip) == 1)
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ws->ssl), ws->host);
+    else
+        SSL_set1_host(ws->ssl, ws->host);
+    return 0;
+}
+
 /* Next attempt after an exponential backoff with jitter, on the next URL. */
 static void schedule_reconnect(mdw_wsclient *ws, const char *why)
 {
@@ -125,8 +211,11 @@ static void schedule_reconnect(mdw_wsclient *ws, const char *why)
     ws->state = ST_IDLE;
     ws->wsi = NULL;
     ws->rx_paused = 0;
-    mdw_buf_reset(&ws->msg);
-    ws->msg_oversize = 0;
+    mdw_wsframe_reset(ws->fp);
+    ws->fp_bytes = 0;
+    mdw_buf_reset(&ws->hs);
+    ws->why[0] = '\0';
+    tls_drop(ws);
     if (ws->stop || mdw_stop_requested())
         return;
     char msg[64];
@@ -138,37 +227,184 @@ static void schedule_reconnect(mdw_wsclient *ws, const char *why)
         mdw_info("firehose", msg, "why=\"%s\" delay_ms=%lld", why, (long long)(delay / 1000));
 }
 
-static void deliver(mdw_wsclient *ws, const char *data, size_t len)
+static void on_frame_message(void *ctx, int opcode, const uint8_t *data, size_t len)
 {
+    mdw_wsclient *ws = ctx;
+    if (ws->fatal)
+        return; /* a source refused a message: deliver no more */
     ws->got_message = 1;
-    ws->o.on_message(ws->o.ctx, data, len);
+    ws->o.on_message(ws->o.ctx, (const char *)data, len);
 }
 
-static void on_receive(mdw_wsclient *ws, struct lws *wsi, const char *in, size_t len)
+static void on_frame_oversize(void *ctx, int opcode, const uint8_t *head, size_t len)
+{
+    mdw_wsclient *ws = ctx;
+    ws->o.on_oversize(ws->o.ctx, (const char *)head, len);
+}
+
+/*
+** Writes what is queued: the upgrade request, pongs, closes. A raw lws_write
+** that the socket cannot take whole is kept by lws and sent when writable.
+*/
+static int flush_tx(mdw_wsclient *ws, struct lws *wsi)
+{
+    size_t n;
+    const uint8_t *f = mdw_wsframe_out(ws->fp, &n);
+    if (f && mdw_buf_append(&ws->tx, f, n) == 0)
+        mdw_wsframe_out_done(ws->fp, n);
+    if (ws->tx.len <= LWS_PRE)
+        return 0;
+    size_t len = ws->tx.len - LWS_PRE;
+    if (ws->ssl) {
+        if (!ws->tls_up)
+            return 0; /* sent once TLS is up */
+        /* Memory BIOs: SSL_write takes everything at once. */
+        if (SSL_write(ws->ssl, ws->tx.data + LWS_PRE, (int)len) <= 0) {
+            tls_why(ws, "write failed");
+            return -1;
+        }
+        ws->tx.len = LWS_PRE;
+        return tls_send(ws, wsi);
+    }
+    int w = lws_write(wsi, (unsigned char *)ws->tx.data + LWS_PRE, len, LWS_WRITE_RAW);
+    ws->tx.len = LWS_PRE;
+    return w < 0 ? -1 : 0;
+}
+
+static void tx_reset(mdw_wsclient *ws)
+{
+    mdw_buf_reset(&ws->tx);
+    static const char pre[LWS_PRE] = {0};
+    mdw_buf_append(&ws->tx, pre, LWS_PRE);
+}
+
+/* Bytes after the handshake: frames. Returns -1 to close the connection. */
+static int on_frames(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_t len)
+{
+    int rc = mdw_wsframe_feed(ws->fp, in, len);
+    uint64_t pb = mdw_wsframe_payload_bytes(ws->fp);
+    if (ws->o.m_bytes && pb > ws->fp_bytes)
+        mdw_counter_add(ws->o.m_bytes, pb - ws->fp_bytes);
+    ws->fp_bytes = pb;
+    int code;
+    if (rc != 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "%s protocol error: closing", ws->o.name);
+        mdw_warn("firehose", msg, "error=\"%s\"", mdw_wsframe_error(ws->fp));
+        snprintf(ws->why, sizeof ws->why, "protocol error: %s", mdw_wsframe_error(ws->fp));
+        flush_tx(ws, wsi); /* the close 1002 */
+        return -1;
+    }
+    if (mdw_wsframe_closed(ws->fp, &code)) {
+        snprintf(ws->why, sizeof ws->why, "server closed (%d)", code);
+        flush_tx(ws, wsi); /* the close reply */
+        return -1;
+    }
+    size_t n;
+    if (mdw_wsframe_out(ws->fp, &n))
+        lws_callback_on_writable(wsi); /* a pong */
+    return 0;
+}
+
+static int on_plain(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_t len)
+{
+    if (ws->state == ST_OPEN)
+        return on_frames(ws, wsi, in, len);
+    if (ws->state != ST_HANDSHAKE)
+        return -1;
+    /*
+    ** The server may send frames right behind its 101, in the same read: only
+    ** the head is kept while it is incomplete (capped), never the frames.
+    */
+    size_t old = ws->hs.len, head = 0;
+    size_t take = len < MDW_MAX_WS_HEAD_BYTES - old ? len : MDW_MAX_WS_HEAD_BYTES - old;
+    const char *buf = (const char *)in;
+    size_t blen = len;
+    if (old) {
+        mdw_buf_append(&ws->hs, in, take); /* fits: take is bounded by the cap */
+        buf = ws->hs.data;
+        blen = ws->hs.len;
+    }
+    char err[160];
+    int rc = mdw_ws_handshake_check(buf, blen, ws->key, &head, err, sizeof err);
+    if (rc == MDW_EAGAIN) {
+        if (!old)
+            mdw_buf_append(&ws->hs, in, take); /* take == len: the check saw no end below the cap */
+        return 0;
+    }
+    if (rc != 0) {
+        snprintf(ws->why, sizeof ws->why, "handshake refused: %s", err);
+        return -1;
+    }
+    /* The head's end lies in this read: what follows it are frames, parsed in place. */
+    size_t used = head - old;
+    mdw_buf_reset(&ws->hs);
+    ws->state = ST_OPEN;
+    ws->st.connects++;
+    count(ws->o.m_connects);
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s connected", ws->o.name);
+    mdw_info("firehose", msg, "url=%s cursor=%" PRId64, ws->o.urls[ws->url_idx], ws->asked_cursor);
+    return used < len ? on_frames(ws, wsi, in + used, len - used) : 0;
+}
+
+static int on_raw_rx(mdw_wsclient *ws, struct lws *wsi, const uint8_t *in, size_t len)
 {
     ws->last_rx = mono(ws);
-    if (ws->o.m_bytes)
-        mdw_counter_add(ws->o.m_bytes, len);
-    int first = lws_is_first_fragment(wsi), final = lws_is_final_fragment(wsi);
-    if (first && final && ws->msg.len == 0 && !ws->msg_oversize) {
-        deliver(ws, in, len); /* whole message in one piece: no copy */
-        return;
+    if (!ws->ssl)
+        return on_plain(ws, wsi, in, len); /* ws://: frames in place in lws' buffer */
+    if (BIO_write(ws->rbio, in, (int)len) != (int)len) {
+        tls_why(ws, "buffer failed");
+        return -1;
     }
-    if (first) {
-        mdw_buf_reset(&ws->msg);
-        ws->msg_oversize = 0;
+    if (!ws->tls_up) {
+        int r = SSL_do_handshake(ws->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(ws->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                tls_why(ws, "handshake failed");
+                return -1;
+            }
+            return tls_send(ws, wsi);
+        }
+        ws->tls_up = 1;
+        if (tls_send(ws, wsi) < 0 || flush_tx(ws, wsi) < 0) /* the upgrade request */
+            return -1;
     }
-    if (!ws->msg_oversize && mdw_buf_append(&ws->msg, in, len) != 0) {
-        ws->msg_oversize = 1;
-        ws->o.on_oversize(ws->o.ctx, ws->msg.data, ws->msg.len);
-        mdw_buf_reset(&ws->msg);
+    for (;;) {
+        int n = SSL_read(ws->ssl, ws->plain, RX_BUF);
+        if (n > 0) {
+            if (on_plain(ws, wsi, ws->plain, (size_t)n) < 0)
+                return -1;
+            if (!ws->ssl)
+                return -1;
+            continue;
+        }
+        int e = SSL_get_error(ws->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        if (e == SSL_ERROR_ZERO_RETURN)
+            snprintf(ws->why, sizeof ws->why, "TLS closed by the server");
+        else
+            tls_why(ws, "read failed");
+        return -1;
     }
-    if (final) {
-        if (!ws->msg_oversize)
-            deliver(ws, ws->msg.data, ws->msg.len);
-        mdw_buf_reset(&ws->msg);
-        ws->msg_oversize = 0;
+    return tls_send(ws, wsi);
+}
+
+static void closed(mdw_wsclient *ws, const char *dflt)
+{
+    char why[200];
+    snprintf(why, sizeof why, "%s", ws->why[0] ? ws->why : dflt);
+    if (ws->state == ST_OPEN) {
+        ws->st.disconnects++;
+    } else {
+        ws->st.connect_failures++;
+        if (!ws->why[0] && ws->state == ST_HANDSHAKE)
+            snprintf(why, sizeof why, "%s before the handshake completed", dflt);
     }
+    count(ws->o.m_failures);
+    schedule_reconnect(ws, why);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -178,37 +414,54 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if (!ws)
         return 0;
     switch (reason) {
-    case LWS_CALLBACK_CLIENT_ESTABLISHED: {
-        ws->state = ST_OPEN;
+    case LWS_CALLBACK_RAW_CONNECTED:
+        if (wsi != ws->wsi)
+            return -1;
+        /* TCP (and TLS) are up: send the upgrade request (RFC 6455 4.1). */
+        ws->state = ST_HANDSHAKE;
         ws->last_rx = mono(ws);
-        ws->st.connects++;
-        count(ws->o.m_connects);
-        char msg[64];
-        snprintf(msg, sizeof msg, "%s connected", ws->o.name);
-        mdw_info("firehose", msg, "url=%s cursor=%" PRId64, ws->o.urls[ws->url_idx],
-                 ws->asked_cursor);
+        mdw_ws_handshake_key(ws->key);
+        tx_reset(ws);
+        if (mdw_ws_handshake_request(&ws->tx, ws->host, ws->port, ws->tls, ws->path, ws->key)) {
+            snprintf(ws->why, sizeof ws->why, "cannot build the upgrade request");
+            return -1;
+        }
+        if (ws->tls) {
+            /* ClientHello now; the request goes once TLS is up (on_raw_rx). */
+            if (tls_start(ws) < 0)
+                return -1;
+            int r = SSL_do_handshake(ws->ssl);
+            if (r != 1 && SSL_get_error(ws->ssl, r) != SSL_ERROR_WANT_READ) {
+                tls_why(ws, "handshake failed");
+                return -1;
+            }
+            if (tls_send(ws, wsi) < 0)
+                return -1;
+            break;
+        }
+        lws_callback_on_writable(wsi);
         break;
-    }
-    case LWS_CALLBACK_CLIENT_RECEIVE:
+    case LWS_CALLBACK_RAW_WRITEABLE:
+        if (wsi == ws->wsi && flush_tx(ws, wsi) < 0)
+            return -1;
+        break;
+    case LWS_CALLBACK_RAW_RX:
         if (wsi == ws->wsi)
-            on_receive(ws, wsi, in, len);
+            return on_raw_rx(ws, wsi, in, len);
         break;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (wsi == ws->wsi || ws->state == ST_CONNECTING) {
-            ws->st.connect_failures++;
-            count(ws->o.m_failures);
             char why[200];
             snprintf(why, sizeof why, "connection error: %.*s", in ? (int)len : 7,
                      in ? (const char *)in : "unknown");
-            schedule_reconnect(ws, why);
+            ws->state = ST_CONNECTING;
+            ws->why[0] = '\0';
+            closed(ws, why);
         }
         break;
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        if (wsi == ws->wsi) {
-            ws->st.disconnects++;
-            count(ws->o.m_failures);
-            schedule_reconnect(ws, "closed");
-        }
+    case LWS_CALLBACK_RAW_CLOSE:
+        if (wsi == ws->wsi && ws->state != ST_IDLE)
+            closed(ws, "closed");
         break;
     default:
         break;
@@ -228,17 +481,22 @@ static void connect_next(mdw_wsclient *ws)
         schedule_reconnect(ws, "bad url");
         return;
     }
+    snprintf(ws->host, sizeof ws->host, "%s", u.host);
+    ws->port = u.port;
+    ws->tls = u.tls;
+    snprintf(ws->path, sizeof ws->path, "%s%s", path[0] == '/' ? "" : "/", path);
+    ws->why[0] = '\0';
+    mdw_wsframe_reset(ws->fp);
+    ws->fp_bytes = 0;
+    mdw_buf_reset(&ws->hs);
     struct lws_client_connect_info ci;
     memset(&ci, 0, sizeof ci);
     ci.context = ws->ctx;
     ci.address = u.host;
     ci.port = u.port;
-    ci.path = path;
     ci.host = u.host;
-    ci.origin = u.host;
-    ci.ssl_connection = u.tls ? LCCSCF_USE_SSL : 0;
+    ci.method = "RAW"; /* the upgrade and the framing are ours */
     ci.local_protocol_name = ws->protocols[0].name;
-    ci.ietf_version_or_minus_one = -1;
     ci.pwsi = &ws->wsi;
     ws->state = ST_CONNECTING;
     ws->got_message = 0;
@@ -289,11 +547,34 @@ int mdw_wsclient_new(mdw_wsclient **out, const mdw_wsclient_opts *o, mdw_ingest 
     ws->in = in;
     ws->clock = clock;
     ws->rng = o->jitter_seed ? o->jitter_seed : (uint64_t)mdw_clock_now_us(clock) | 1;
-    mdw_buf_init(&ws->msg, o->max_msg);
+    mdw_wsframe_cbs cbs = {on_frame_message, on_frame_oversize, ws};
+    if (mdw_wsframe_new(&ws->fp, o->max_msg ? o->max_msg : MDW_MAX_EVENT_BYTES, &cbs)) {
+        free(ws);
+        return MDW_ECONFIG;
+    }
+    mdw_buf_init(&ws->hs, MDW_MAX_WS_HEAD_BYTES);
+    mdw_buf_init(&ws->tx, LWS_PRE + MDW_MAX_WS_HEAD_BYTES + 64 * 1024);
+    tx_reset(ws);
     snprintf(ws->proto_name, sizeof ws->proto_name, "meadow-%s", o->name);
     ws->protocols[0].name = ws->proto_name;
     ws->protocols[0].callback = callback;
     ws->protocols[0].rx_buffer_size = RX_BUF;
+
+    ws->plain = xmalloc(RX_BUF);
+    ws->cipher = xmalloc(LWS_PRE + RX_BUF);
+    ws->sslctx = SSL_CTX_new(TLS_client_method());
+    if (!ws->sslctx) {
+        mdw_error("firehose", "SSL_CTX_new failed", NULL);
+        mdw_wsclient_free(ws);
+        return MDW_ECONFIG;
+    }
+    SSL_CTX_set_min_proto_version(ws->sslctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ws->sslctx, SSL_VERIFY_PEER, NULL);
+    /* The system CA store (Debian: ca-certificates); SSL_CERT_FILE overrides it (tests). */
+    SSL_CTX_set_default_verify_paths(ws->sslctx);
+    if (!getenv("SSL_CERT_FILE") && access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0)
+        SSL_CTX_load_verify_locations(ws->sslctx, "/etc/ssl/certs/ca-certificates.crt", NULL);
+    ERR_clear_error();
 
     lws_set_log_level(LLL_ERR, NULL);
     struct lws_context_creation_info info;
@@ -301,12 +582,8 @@ int mdw_wsclient_new(mdw_wsclient **out, const mdw_wsclient_opts *o, mdw_ingest 
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = ws->protocols;
     info.user = ws;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.pt_serv_buf_size = RX_BUF;
     info.connect_timeout_secs = 10;
-    /* The system CA store (Debian: ca-certificates). */
-    if (access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0)
-        info.client_ssl_ca_filepath = "/etc/ssl/certs/ca-certificates.crt";
     ws->ctx = lws_create_context(&info);
     if (!ws->ctx) {
         mdw_error("firehose", "lws_create_context failed", NULL);
@@ -354,8 +631,8 @@ void mdw_wsclient_run(mdw_wsclient *ws)
             connect_next(ws);
 
         /* Reading or not: the queue decides (TCP backpressure). */
-        if (ws->state == ST_OPEN && ws->wsi) {
-            int pause = mdw_ingest_should_pause(ws->in);
+        if ((ws->state == ST_OPEN || ws->state == ST_HANDSHAKE) && ws->wsi) {
+            int pause = ws->state == ST_OPEN ? mdw_ingest_should_pause(ws->in) : 0;
             if (pause != ws->rx_paused) {
                 lws_rx_flow_control(ws->wsi, pause ? 0 : 1);
                 ws->rx_paused = pause;
@@ -393,6 +670,11 @@ void mdw_wsclient_run(mdw_wsclient *ws)
             mdw_ingest_idle(ws->in);
         mdw_ingest_tick(ws->in);
     }
+    /* A clean close for the server (best effort: the context goes next). */
+    if (ws->state == ST_OPEN && ws->wsi) {
+        mdw_wsframe_send_close(ws->fp, 1000);
+        flush_tx(ws, ws->wsi);
+    }
     lws_sul_cancel(&ws->wake);
 }
 
@@ -403,7 +685,14 @@ void mdw_wsclient_free(mdw_wsclient *ws)
     mdw_ingest_set_wake(ws->in, NULL, NULL);
     if (ws->ctx)
         lws_context_destroy(ws->ctx);
-    mdw_buf_release(&ws->msg);
+    tls_drop(ws);
+    if (ws->sslctx)
+        SSL_CTX_free(ws->sslctx);
+    free(ws->plain);
+    free(ws->cipher);
+    mdw_wsframe_free(ws->fp);
+    mdw_buf_release(&ws->hs);
+    mdw_buf_release(&ws->tx);
     free(ws);
 }
 

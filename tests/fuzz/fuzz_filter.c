@@ -4,8 +4,8 @@
 ** to a buffer of exactly its size so any read past the end trips ASan.
 ** Checked: the result matches the reason's class; a dated verdict has a
 ** positive time_us and agrees with mdw_filter_time_us(); a pass needs a
-** dated event. Seeds: real Jetstream events from the corpus (tests/fuzz/
-** corpus/filter).
+** dated event; a post create is tagged exactly when memmem finds "atr_".
+** Seeds: real Jetstream events from the corpus (tests/fuzz/corpus/filter).
 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,6 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     if (mdw_filter_reason_name(v.reason) == NULL)
+        abort();
+    /* the tag search is exactly memmem("atr_") over the whole event */
+    if ((v.reason == MDW_FILTER_POST_CREATE_TAGGED ||
+         v.reason == MDW_FILTER_POST_CREATE_UNTAGGED) &&
+        (v.reason == MDW_FILTER_POST_CREATE_TAGGED) != (memmem(buf, size, "atr_", 4) != NULL))
         abort();
     free(buf);
     return 0;

@@ -5,7 +5,8 @@
 **
 **   jetstream_replay --file F [--port P] [--drop-after K] [--pause-after K
 **       --pause-ms M] [--garbage-every K] [--fragment-every K] [--forget N]
-**       [--repeat R] [--rate EPS] [--max-seconds S] [--quiet]
+**       [--repeat R] [--rate EPS] [--max-seconds S] [--tls-cert C --tls-key K]
+**       [--ping-every K] [--bad-frame-after K] [--quiet]
 **
 ** Serving: events in file order (time_us may step back, as in real streams).
 ** `cursor=T` selects the events with time_us >= T. `wantedCollections`
@@ -25,7 +26,12 @@
 ** pretends the first N lines aged out of the server's window: when a cursor
 ** is given they are never sent (Jetstream clamps old cursors silently);
 ** --repeat R serves the file R times (benchmarks); --rate EPS paces each
-** connection to EPS events per second. The server exits on
+** connection to EPS events per second; --tls-cert/--tls-key serve wss:// (lws
+** server TLS; the frames then go through lws_write(LWS_WRITE_RAW), which
+** encrypts); --ping-every K sends a ping after every K events (pongs are
+** logged: "replay: pong"); --bad-frame-after K sends, once in the server's
+** life, a frame with the RSV1 bit set after K events of a connection (a
+** protocol error for a client that negotiated no extension). The server exits on
 ** SIGTERM/SIGINT or after --max-seconds (default 600): it is bounded.
 **
 ** It prints "port=<n>" on stdout once listening. Frames are encoded here
@@ -65,8 +71,11 @@ static line *lines;
 static size_t nlines;
 
 static long drop_after, pause_after, pause_ms, garbage_every, fragment_every, forget_n;
+static long ping_every, bad_frame_after;
+static int bad_frame_sent;
 static long repeat = 1, max_seconds = 600, rate;
 static int quiet;
+static const char *tls_cert, *tls_key;
 static volatile sig_atomic_t stopping;
 
 #define OUT_CAP     (256 * 1024)
@@ -269,6 +278,14 @@ static int refill(conn *c)
         c->sent++;
         if (garbage_every > 0 && c->sent % garbage_every == 0)
             put_garbage(c);
+        if (ping_every > 0 && c->sent % ping_every == 0)
+            put_frame(c, 0x9, 1, "meadow?", 7);
+        if (bad_frame_after > 0 && !bad_frame_sent && c->sent == bad_frame_after) {
+            bad_frame_sent = 1;
+            put_frame(c, 0x40 | 0x1, 1, "{}", 2); /* RSV1 + text: no extension agreed */
+            if (!quiet)
+                fprintf(stderr, "replay: bad frame sent after %ld events\n", c->sent);
+        }
     }
     return c->out_len > 0;
 }
@@ -334,6 +351,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 lws_callback_on_writable(wsi);
                 return 0;
             }
+            if (tls_cert) {
+                /*
+                ** TLS: lws encrypts. It takes the whole chunk (keeping what
+                ** the socket refuses) and calls back once that is sent.
+                */
+                size_t n = c->out_len - c->out_off;
+                unsigned char *tmp = xmalloc(LWS_PRE + n);
+                memcpy(tmp + LWS_PRE, c->out + c->out_off, n);
+                int w = lws_write(wsi, tmp + LWS_PRE, n, LWS_WRITE_RAW);
+                free(tmp);
+                if (w < 0)
+                    return -1;
+                c->out_off = c->out_len;
+                lws_callback_on_writable(wsi);
+                return 0;
+            }
             ssize_t w =
                 send(fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (w < 0) {
@@ -347,6 +380,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
         }
     }
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (!quiet)
+            fprintf(stderr, "replay: pong \"%.*s\"\n", (int)len, (const char *)in);
+        break;
     case LWS_CALLBACK_TIMER:
         if (c->paused) {
             if (!quiet && !c->throttled)
@@ -402,6 +439,16 @@ int main(int argc, char **argv)
             i++;
             continue;
         }
+        if (v && !strcmp(a, "--tls-cert")) {
+            tls_cert = v;
+            i++;
+            continue;
+        }
+        if (v && !strcmp(a, "--tls-key")) {
+            tls_key = v;
+            i++;
+            continue;
+        }
         if (!strcmp(a, "--port"))
             target = &port;
         else if (!strcmp(a, "--drop-after"))
@@ -410,6 +457,10 @@ int main(int argc, char **argv)
             target = &pause_after;
         else if (!strcmp(a, "--pause-ms"))
             target = &pause_ms;
+        else if (!strcmp(a, "--ping-every"))
+            target = &ping_every;
+        else if (!strcmp(a, "--bad-frame-after"))
+            target = &bad_frame_after;
         else if (!strcmp(a, "--garbage-every"))
             target = &garbage_every;
         else if (!strcmp(a, "--fragment-every"))
@@ -426,7 +477,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: jetstream_replay --file F [--port P] [--drop-after K] "
                             "[--pause-after K --pause-ms M] [--garbage-every K] "
                             "[--fragment-every K] [--forget N] [--repeat R] [--rate EPS] "
-                            "[--max-seconds S] [--quiet]\n");
+                            "[--max-seconds S] [--tls-cert C --tls-key K] [--ping-every K] "
+                            "[--bad-frame-after K] [--quiet]\n");
             return 2;
         }
         *target = strtol(v, NULL, 10);
@@ -448,6 +500,13 @@ int main(int argc, char **argv)
     info.iface = "127.0.0.1";
     info.protocols = protocols;
     info.pt_serv_buf_size = 65536;
+    if (tls_cert && tls_key) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = tls_cert;
+        info.ssl_private_key_filepath = tls_key;
+    } else {
+        tls_cert = NULL;
+    }
     if (!port) {
         /* Port 0: bind an ephemeral port ourselves and hand the socket to lws. */
         info.port = 0;

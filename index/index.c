@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/crypto.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -305,32 +306,13 @@ void mdw_ix_cursor_encode(int64_t sortkey, const uint8_t urih[MDW_IX_H], char *o
     out[o] = '\0';
 }
 
-static int b64u_val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
 int mdw_ix_cursor_decode(const char *s, int64_t *sortkey, uint8_t urih[MDW_IX_H])
 {
     uint8_t raw[8 + MDW_IX_H];
-    if (strlen(s) != 32)
+    size_t got = 0;
+    if (strlen(s) != 32 || mdw_base64_decode(s, 32, MDW_B64_URL, raw, sizeof raw, &got) != 0 ||
+        got != sizeof raw)
         return MDW_EMALFORMED;
-    for (size_t i = 0, o = 0; i < 32; i += 4, o += 3) {
-        int a = b64u_val(s[i]), b = b64u_val(s[i + 1]), c = b64u_val(s[i + 2]),
-            d = b64u_val(s[i + 3]);
-        if (a < 0 || b < 0 || c < 0 || d < 0)
-            return MDW_EMALFORMED;
-        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
-        raw[o] = (uint8_t)(v >> 16);
-        raw[o + 1] = (uint8_t)(v >> 8);
-        raw[o + 2] = (uint8_t)v;
-    }
     *sortkey = mdw_ix_sk_dec(mdw_ix_get_be64(raw));
     memcpy(urih, raw + 8, MDW_IX_H);
     return 0;

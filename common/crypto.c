@@ -85,6 +85,17 @@ int mdw_base64_encode(mdw_buf *out, const void *data, size_t n, int flags)
     return 0;
 }
 
+int mdw_hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 static int b64_val(char c, int url)
 {
     if (c >= 'A' && c <= 'Z')

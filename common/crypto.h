@@ -32,6 +32,9 @@ void mdw_sha256(const void *data, size_t len, uint8_t out[MDW_SHA256_LEN]);
 
 /* ---- text encodings ---- */
 
+/* A hex digit's value (either case), or -1. */
+int mdw_hex_value(int c);
+
 /* base64 (RFC 4648). Flags combine: URL alphabet (-_) and '=' padding. */
 enum { MDW_B64_STD = 0, MDW_B64_URL = 1, MDW_B64_PAD = 2 };
 

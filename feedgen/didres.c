@@ -200,28 +200,6 @@ int mdw_didres_parse_doc(const char *did, const char *json, size_t len, mdw_didr
 
 /* --- fetching ----------------------------------------------------------- */
 
-static int did_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n > MDW_MAX_DID_BYTES || strncmp(s, "did:", 4) != 0)
-        return 0;
-    size_t i = 4;
-    while (i < n && s[i] >= 'a' && s[i] <= 'z')
-        i++;
-    if (i == 4 || i >= n || s[i] != ':')
-        return 0;
-    if (++i >= n)
-        return 0;
-    for (; i < n; i++) {
-        char c = s[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '-' || c == ':' || c == '%';
-        if (!ok)
-            return 0;
-    }
-    return s[n - 1] != ':' && s[n - 1] != '%';
-}
-
 /* did:web:<host>[%3A<port>] -> host[:port], checked to be a plain host name. */
 static int web_host(const char *did, char *host, size_t hostmax, int *localhost)
 {
@@ -273,7 +251,7 @@ static int fetch_doc(mdw_didres *r, const char *did, mdw_didres_keys *keys)
     char url[MDW_MAX_DID_BYTES + 1024];
     int is_plc = 0;
     memset(keys, 0, sizeof *keys);
-    if (!did_valid(did))
+    if (!mdw_did_syntax_valid(did, strlen(did)))
         return MDW_EMALFORMED;
     if (r->docs) {
         mdw_diddoc d;

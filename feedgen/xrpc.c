@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/crypto.h"
 #include "common/diddoc.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -30,17 +31,6 @@ const char *mdw_xrpc_route_name(int route)
 
 /* ---- parameters ---------------------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long mdw_xrpc_unescape(const char *in, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
@@ -49,7 +39,8 @@ long mdw_xrpc_unescape(const char *in, size_t n, char *out, size_t cap)
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hexval((unsigned char)in[i + 1]), lo = hexval((unsigned char)in[i + 2]);
+            int hi = mdw_hex_value((unsigned char)in[i + 1]),
+                lo = mdw_hex_value((unsigned char)in[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = hi * 16 + lo;

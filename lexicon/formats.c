@@ -18,6 +18,7 @@
 #include <utf8proc.h>
 
 #include "common/clock.h"
+#include "common/crypto.h"
 #include "common/diddoc.h"
 #include "common/banned.h"
 
@@ -181,17 +182,6 @@ int lexicon__is_uri(const char *s, size_t n)
     return 1;
 }
 
-static int hexval(unsigned char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Whether decodeURIComponent() accepts s: %XX escapes forming valid UTF-8. */
 static int percent_decodes(const char *s, size_t n)
 {
@@ -205,7 +195,7 @@ static int percent_decodes(const char *s, size_t n)
         }
         if (i + 2 >= n)
             return 0;
-        int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
+        int h = mdw_hex_value((unsigned char)s[i + 1]), l = mdw_hex_value((unsigned char)s[i + 2]);
         if (h < 0 || l < 0)
             return 0;
         i += 2;

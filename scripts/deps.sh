@@ -10,7 +10,7 @@ PKGS=(
   libcjson-dev libssl-dev libmicrohttpd-dev libsecp256k1-dev libutf8proc-dev
   libzstd-dev zstd
   clang-14 libclang-rt-14-dev clang-format
-  curl wrk lmdb-utils openssl
+  curl wrk lmdb-utils openssl ca-certificates
   python3 util-linux procps iproute2
 )
 # Node.js + npm run the cross-checks (@atproto/lexicon, @atproto/api) and the

@@ -19,13 +19,13 @@
 #include "common/banned.h"
 
 const char *const mdw_ix_table_names[IX_NTABLES] = {
-    "meta",          "records",     "tag_posts", "author_posts", "configs",     "config_vers",
-    "owner_configs", "communities", "by_tag",    "roles",        "memberships", "moderation",
-    "accounts",      "members",     "feed",      "expiry",
+    "meta",          "records",     "tag_posts", "configs", "config_vers",
+    "owner_configs", "communities", "by_tag",    "roles",   "memberships",
+    "moderation",    "accounts",    "members",   "feed",    "expiry",
 };
 
-/* Tables of older formats, dropped with the rest when an older index is cleared. */
-static const char *const retired_tables[] = {"post_refs", "posts"};
+/* Tables of older formats, dropped with the rest when an older index is cleared or upgraded. */
+static const char *const retired_tables[] = {"post_refs", "posts", "author_posts"};
 #define N_RETIRED (sizeof retired_tables / sizeof retired_tables[0])
 
 _Atomic uint64_t mdw_ix_collisions;
@@ -388,6 +388,20 @@ static int check_format(mdw_index *ix, MDB_txn *txn)
         return rc;
     if (rc == 0 && fmt == MDW_IX_FORMAT)
         return 0;
+    if (rc == 0 && fmt == MDW_IX_FORMAT_UPGRADABLE) {
+        /* Format 4 is format 3 without author_posts (now in the writer's memory): same reads. */
+        if (ix->readonly)
+            return 0;
+        MDB_dbi d;
+        int r = mdb_dbi_open(txn, "author_posts", 0, &d);
+        if (r == 0)
+            r = mdb_drop(txn, d, 1);
+        if (r && r != MDB_NOTFOUND)
+            return mdw_err_from_lmdb(r);
+        mdw_info("index", "index format upgraded in place", "from=%lld to=%d", (long long)fmt,
+                 MDW_IX_FORMAT);
+        return write_format(ix, txn);
+    }
     if (rc == 0 && fmt > MDW_IX_FORMAT) {
         mdw_error("index", "index format is newer than this binary", "found=%lld supported=%d",
                   (long long)fmt, MDW_IX_FORMAT);

@@ -16,7 +16,7 @@
 **   records       RK(uri) -> rec: kind, state (live/tomb/none), rev, first seen, uri, aux;
 **                 a live post adds sortkey, createdAt, tags, cid (its author is in the uri)
 **   tag_posts     tag4 | sortkey_be | RK(uri) -> ""         (sweep)
-**   author_posts  H(did) | tag4 | RK(uri) -> ""             (membership/account changes)
+**   (posts by author: in the writer's memory, processor/authors.h; format 3 had author_posts)
 **   configs       H(uri) -> effective version of a config record
 **   config_vers   H(uri) | rev16 -> owner, uri, rev, record JSON (every version seen)
 **   owner_configs H(owner) | tag4 | H(uri) -> createdAt, uri (winner selection)
@@ -54,15 +54,15 @@
 #define MDW_IX_TAG 4              /* hashtag id: 8 hex digits as 4 bytes */
 #define MDW_IX_RK  (8 + MDW_IX_H) /* records key: rkey TID time, H(uri) */
 /* bump on any layout change (2: post_refs dropped; 3: records keyed by RK, posts folded in) */
-#define MDW_IX_FORMAT        3
-#define MDW_IX_MAX_POST_TAGS 16 /* distinct community tags looked at per post */
-#define MDW_IX_REV_KEY       16 /* rev (TID, 13 chars) zero-padded in config_vers keys */
+#define MDW_IX_FORMAT            4
+#define MDW_IX_FORMAT_UPGRADABLE 3  /* opened as format 4 after dropping author_posts */
+#define MDW_IX_MAX_POST_TAGS     16 /* distinct community tags looked at per post */
+#define MDW_IX_REV_KEY           16 /* rev (TID, 13 chars) zero-padded in config_vers keys */
 
 enum {
     IX_META,
     IX_RECORDS,
     IX_TAG_POSTS,
-    IX_AUTHOR_POSTS,
     IX_CONFIGS,
     IX_CONFIG_VERS,
     IX_OWNER_CONFIGS,

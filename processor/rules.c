@@ -26,6 +26,7 @@
 #include "common/mem.h"
 #include "index/index_impl.h"
 #include "lexicon/lexicon.h"
+#include "processor/authors.h"
 #include "processor/rules.h"
 #include "common/banned.h"
 
@@ -66,6 +67,10 @@ struct mdw_rules {
     MDB_cursor *cur[IX_NTABLES];
     tagcache_entry *tc;
     size_t tc_used;
+    mdw_authors *authors; /* posts by author, rebuilt from records by the first transaction */
+    int authors_built;
+    mdw_author_post *al; /* scratch list for mdw_authors_list */
+    size_t alcap;
 };
 
 #define DBI(t) (r->ix->dbi[(t)])
@@ -413,8 +418,7 @@ static int has_tag(const post *p, const uint8_t tag[4])
     return 0;
 }
 
-#define TAG_POST_KEY    (4 + 8 + MDW_IX_RK)
-#define AUTHOR_POST_KEY (MDW_IX_H + 4 + MDW_IX_RK)
+#define TAG_POST_KEY (4 + 8 + MDW_IX_RK)
 
 static void tag_post_key(uint8_t k[TAG_POST_KEY], const uint8_t tag[4], int64_t sk,
                          const uint8_t rk[MDW_IX_RK])
@@ -424,27 +428,18 @@ static void tag_post_key(uint8_t k[TAG_POST_KEY], const uint8_t tag[4], int64_t 
     memcpy(k + 12, rk, MDW_IX_RK);
 }
 
-static void author_post_key(uint8_t k[AUTHOR_POST_KEY], const uint8_t ah[MDW_IX_H],
-                            const uint8_t tag[4], const uint8_t rk[MDW_IX_RK])
-{
-    memcpy(k, ah, MDW_IX_H);
-    memcpy(k + MDW_IX_H, tag, 4);
-    memcpy(k + MDW_IX_H + 4, rk, MDW_IX_RK);
-}
-
-/* Adds (add=1) or removes (add=0) the post's secondary entries (tag_posts, author_posts). */
+/* Adds (add=1) or removes (add=0) the post's secondary entries (tag_posts, the author index). */
 static int post_index(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const post *p, int add)
 {
     for (size_t i = 0; i < p->ntags; i++) {
-        uint8_t tk[TAG_POST_KEY], ak[AUTHOR_POST_KEY];
+        uint8_t tk[TAG_POST_KEY];
         tag_post_key(tk, p->tags[i], p->sk, rk);
-        author_post_key(ak, p->ah, p->tags[i], rk);
         if (add) {
             TRY(put(r, IX_TAG_POSTS, tk, sizeof tk, "", 0));
-            TRY(put(r, IX_AUTHOR_POSTS, ak, sizeof ak, "", 0));
+            mdw_authors_add(r->authors, p->ah, p->tags[i], rk);
         } else {
             TRY(del(r, IX_TAG_POSTS, tk, sizeof tk));
-            TRY(del(r, IX_AUTHOR_POSTS, ak, sizeof ak));
+            mdw_authors_del(r->authors, p->ah, p->tags[i], rk);
         }
     }
     return 0;
@@ -830,20 +825,15 @@ static int member_reeval(mdw_rules *r, const comm *c, const char *did)
     } else {
         TRY(del(r, IX_MEMBERS, k, sizeof k));
     }
-    uint8_t pre[MDW_IX_H + 4];
-    memcpy(pre, dh, MDW_IX_H);
-    memcpy(pre + MDW_IX_H, c->tag, 4);
-    kvlist l;
-    TRY(collect(r, IX_AUTHOR_POSTS, pre, sizeof pre, 0, &l));
+    size_t n = mdw_authors_list(r->authors, dh, c->tag, &r->al, &r->alcap);
     int rc = 0;
-    for (size_t i = 0; i < l.n && !rc; i++) {
-        const uint8_t *rk = l.a[i].k + MDW_IX_H + 4;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const uint8_t *rk = r->al[i].rk;
         post p;
         if ((rc = post_load(r, rk, &p)) == 0 && p.found && str_eq(p.author, did))
             rc = post_eval(r, c, rk, &p, 0);
         post_free(&p);
     }
-    kvlist_free(&l);
     return rc;
 }
 
@@ -1582,17 +1572,16 @@ static int apply_account(mdw_rules *r, const mdw_event *ev, mdw_rules_result *re
         TRY(put(r, IX_EXPIRY, ek, sizeof ek, &tid, 1));
     }
     if (vis != old_vis) {
-        kvlist l;
-        TRY(collect(r, IX_AUTHOR_POSTS, dh, MDW_IX_H, 0, &l));
-        for (size_t i = 0; i < l.n && !rc; i++) {
-            const uint8_t *rk = l.a[i].k + MDW_IX_H + 4;
+        size_t n = mdw_authors_list(r->authors, dh, NULL, &r->al, &r->alcap);
+        /* (tag, post) pairs: a post with two tags is placed twice, the second time a no-op. */
+        for (size_t i = 0; i < n && !rc; i++) {
+            const uint8_t *rk = r->al[i].rk;
             post p;
             if ((rc = post_load(r, rk, &p)) == 0 && p.found && str_eq(p.author, ev->did) &&
                 (rc = post_unplace(r, rk, &p)) == 0)
                 rc = post_place(r, rk, &p);
             post_free(&p);
         }
-        kvlist_free(&l);
         TRY(rc);
     }
     return applied(res, vis ? "account_visible" : "account_hidden");
@@ -1625,11 +1614,13 @@ int mdw_rules_new(mdw_rules **out, mdw_index *ix, mdw_clock *clock, int64_t rete
 {
     mdw_rules *r = xcalloc(1, sizeof *r);
     r->tc = xcalloc(TAGCACHE_SLOTS, sizeof *r->tc);
+    r->authors = mdw_authors_new();
     r->ix = ix;
     r->clock = clock ? clock : mdw_clock_real();
     r->retention_us = retention_us;
     int rc = mdw_tagger_new(&r->tagger);
     if (rc) {
+        mdw_authors_free(r->authors);
         free(r->tc);
         free(r);
         return rc;
@@ -1649,7 +1640,42 @@ void mdw_rules_free(mdw_rules *r)
     mdw_ix_enc_release(&r->enc);
     tagcache_clear(r);
     free(r->tc);
+    mdw_authors_free(r->authors);
+    free(r->al);
     free(r);
+}
+
+/* The author index from the live posts in records (once per writer, in its first transaction). */
+static int authors_build(mdw_rules *r)
+{
+    MDB_cursor *cur = NULL;
+    TRY(cursor(r, IX_RECORDS, &cur));
+    MDB_val k, v;
+    int rc;
+    size_t posts = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *b = v.mv_data;
+        if (k.mv_size != MDW_IX_RK || v.mv_size < 2 || b[0] != IX_KIND_POST ||
+            b[1] != IX_STATE_LIVE)
+            continue;
+        rec c;
+        if ((rc = rec_decode(&v, NULL, &c)))
+            return rc == 1 ? MDW_ECORRUPT : rc;
+        for (size_t i = 0; i < c.p.ntags; i++)
+            mdw_authors_add(r->authors, c.p.ah, c.p.tags[i], k.mv_data);
+        posts++;
+        rec_free(&c);
+    }
+    if (rc != MDB_NOTFOUND)
+        return lmdb_rc(rc, "cursor_get");
+    mdw_authors_commit(r->authors); /* what is built is the committed state */
+    r->authors_built = 1;
+    if (posts)
+        mdw_info("processor", "author index built from records",
+                 "posts=%zu entries=%zu authors=%zu", posts, mdw_authors_entries(r->authors),
+                 mdw_authors_count(r->authors));
+    return 0;
 }
 
 int mdw_rules_begin(mdw_rules *r)
@@ -1669,6 +1695,10 @@ int mdw_rules_begin(mdw_rules *r)
     r->cutoff = r->retention_us > 0 ? r->now - r->retention_us : INT64_MIN;
     r->tomb_delta = 0;
     r->post_delta = 0;
+    if (!r->authors_built && (rc = authors_build(r))) {
+        mdw_rules_abort(r);
+        return rc;
+    }
     return 0;
 }
 
@@ -1679,6 +1709,7 @@ void mdw_rules_abort(mdw_rules *r)
         mdb_txn_abort(r->txn);
     r->txn = NULL;
     tagcache_clear(r); /* it may hold what the aborted transaction wrote */
+    mdw_authors_rollback(r->authors);
 }
 
 static int meta_put_u64(mdw_rules *r, const char *name, uint64_t v)
@@ -1716,7 +1747,13 @@ int mdw_rules_commit(mdw_rules *r, uint64_t last_seq)
     cursors_close(r);
     rc = mdb_txn_commit(r->txn);
     r->txn = NULL;
-    return rc ? lmdb_rc(rc, "commit") : 0;
+    if (rc) { /* LMDB aborted it: what this writer remembers of it goes too */
+        tagcache_clear(r);
+        mdw_authors_rollback(r->authors);
+        return lmdb_rc(rc, "commit");
+    }
+    mdw_authors_commit(r->authors);
+    return 0;
 }
 
 int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)

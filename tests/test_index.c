@@ -275,9 +275,9 @@ static int put_meta_format(const char *dir, int64_t fmt)
     return rc;
 }
 
-/* A table of an older format ("posts", format 2): plant=1 creates it with one entry; else 1 when it
- * exists. */
-static int retired_table(const char *dir, int plant)
+/* A table of an older format (e.g. "posts", format 2): plant=1 creates it with one entry; else 1
+ * when it exists. */
+static int retired_table(const char *dir, const char *name, int plant)
 {
     MDB_env *env;
     MDB_txn *txn;
@@ -288,7 +288,7 @@ static int retired_table(const char *dir, int plant)
     if (!rc)
         rc = mdb_txn_begin(env, NULL, 0, &txn);
     if (!rc) {
-        rc = mdb_dbi_open(txn, "posts", plant ? MDB_CREATE : 0, &dbi);
+        rc = mdb_dbi_open(txn, name, plant ? MDB_CREATE : 0, &dbi);
         if (!rc && plant) {
             MDB_val k = {4, (void *)"post"}, v = {1, (void *)"x"};
             rc = mdb_put(txn, dbi, &k, &v, 0);
@@ -317,7 +317,7 @@ TEST(format_version_older_cleared_newer_refused)
     ASSERT_EQ(mdw_index_open(&ix, dir, &o), MDW_EVERSION);
     /* Older: a writer clears it (never misreads it) with its retired tables; a reader refuses. */
     ASSERT_OK(put_meta_format(dir, 0));
-    ASSERT_OK(retired_table(dir, 1));
+    ASSERT_OK(retired_table(dir, "posts", 1));
     ASSERT_EQ(mdw_index_open(&ix, dir, &o), MDW_EVERSION);
     o.readonly = 0;
     ASSERT_OK(mdw_index_open(&ix, dir, &o));
@@ -326,7 +326,35 @@ TEST(format_version_older_cleared_newer_refused)
     ASSERT_EQ(st.communities, 0);
     ASSERT_EQ(st.records, 0);
     mdw_index_close(ix);
-    ASSERT_EQ(retired_table(dir, 0), 0);
+    ASSERT_EQ(retired_table(dir, "posts", 0), 0);
+}
+
+/* Format 3 is format 4 plus author_posts: upgraded in place (nothing lost), readable meanwhile. */
+TEST(format_3_upgraded_in_place)
+{
+    fx f;
+    const char *tmp = TEST_TMPDIR();
+    ASSERT_OK(fx_open(&f, tmp));
+    char curi[URI_MAX], dir[sizeof f.dir];
+    snprintf(dir, sizeof dir, "%s", f.dir);
+    ASSERT_EQ(fx_config(&f, OWNER, TAG, curi, sizeof curi, NULL, NULL), MDW_RULE_APPLIED);
+    fx_close(&f);
+    ASSERT_OK(put_meta_format(dir, 3));
+    ASSERT_OK(retired_table(dir, "author_posts", 1));
+    mdw_index *ix = NULL;
+    mdw_index_opts o = {0};
+    o.readonly = 1;
+    ASSERT_OK(mdw_index_open(&ix, dir, &o));
+    mdw_index_close(ix);
+    ASSERT_EQ(retired_table(dir, "author_posts", 0), 1);
+    o.readonly = 0;
+    ASSERT_OK(mdw_index_open(&ix, dir, &o));
+    mdw_index_stats st;
+    ASSERT_OK(mdw_index_stats_get(ix, &st));
+    ASSERT_EQ(st.communities, 1);
+    ASSERT_EQ(st.records, 1);
+    mdw_index_close(ix);
+    ASSERT_EQ(retired_table(dir, "author_posts", 0), 0);
 }
 
 /*
@@ -487,6 +515,7 @@ int main(void)
     RUN(paging_stable_while_posts_arrive);
     RUN(communities_and_stats);
     RUN(format_version_older_cleared_newer_refused);
+    RUN(format_3_upgraded_in_place);
     RUN(readonly_open_reads_and_cannot_write);
     RUN(backup_is_equal_copy);
     RUN(hash_collision_refused_not_merged);

@@ -90,6 +90,21 @@ static inline void fx_close(fx *f)
     f->ix = NULL;
 }
 
+/* Closes the rule engine and the index and opens them again (a restart), the clock kept. */
+static inline int fx_restart(fx *f)
+{
+    mdw_rules_free(f->r);
+    mdw_index_close(f->ix);
+    f->r = NULL;
+    f->ix = NULL;
+    mdw_index_opts o = {0};
+    o.nosync = 1;
+    o.map_bytes = 256u << 20;
+    o.clock = &f->clk;
+    int rc = mdw_index_open(&f->ix, f->dir, &o);
+    return rc ? rc : mdw_rules_new(&f->r, f->ix, &f->clk, RETENTION_US);
+}
+
 /* Applies one JSON event in its own transaction; returns the outcome (or a negative code). */
 static inline int fx_apply_json(fx *f, const char *json)
 {

@@ -564,6 +564,68 @@ TEST(action_with_mismatched_target_refused)
     fx_close(f);
 }
 
+/*
+** Posts by author live in the writer's memory (processor/authors.h), built
+** from records when a writer starts: after a restart a join, a block and an
+** account change must still find the author's earlier posts.
+*/
+TEST(author_posts_found_after_restart)
+{
+    FX();
+    char curi[URI_MAX], pb[URI_MAX], pa[URI_MAX], pa2[URI_MAX];
+    ASSERT_OK(setup_community(f, curi));
+    ASSERT_EQ(fx_post(f, BOB, "early #atr_" TAG, pb, sizeof pb), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_post(f, ALICE, "#atr_" TAG " and #atr_" TAG2, pa, sizeof pa), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_post(f, ALICE, "deleted later #atr_" TAG, pa2, sizeof pa2), MDW_RULE_APPLIED);
+    char want[3 * URI_MAX];
+    snprintf(want, sizeof want, "%s %s", pa2, pa);
+    FEED_IS(OWNER, TAG, want);
+    ASSERT_OK(fx_restart(f));
+    ASSERT_EQ(fx_join(f, BOB, curi, "member", 1, NULL, 0), MDW_RULE_APPLIED);
+    snprintf(want, sizeof want, "%s %s %s", pa2, pa, pb);
+    FEED_IS(OWNER, TAG, want);
+    ASSERT_OK(fx_restart(f));
+    ASSERT_EQ(fx_delete(f, pa2), MDW_RULE_APPLIED);
+    ASSERT_OK(fx_restart(f));
+    ASSERT_EQ(fx_run(f, fx_account_json(f, ALICE, 0, "deactivated", 7)), MDW_RULE_APPLIED);
+    FEED_IS(OWNER, TAG, pb);
+    ASSERT_OK(fx_restart(f));
+    ASSERT_EQ(fx_run(f, fx_account_json(f, ALICE, 1, NULL, 8)), MDW_RULE_APPLIED);
+    snprintf(want, sizeof want, "%s %s", pa, pb);
+    FEED_IS(OWNER, TAG, want);
+    ASSERT_EQ(fx_mod(f, OWNER, curi, "block_user", ALICE, NULL, 0), MDW_RULE_APPLIED);
+    FEED_IS(OWNER, TAG, pb);
+    fx_close(f);
+}
+
+/*
+** An aborted transaction leaves the in-memory author index as it found it:
+** a delete that is rolled back must not make a later join miss the post.
+*/
+TEST(aborted_transaction_keeps_author_posts)
+{
+    FX();
+    char curi[URI_MAX], pb[URI_MAX];
+    ASSERT_EQ(fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_post(f, BOB, "early #atr_" TAG, pb, sizeof pb), MDW_RULE_APPLIED);
+    /* Delete it inside a transaction that is then aborted. */
+    const char *rkey = strrchr(pb, '/') + 1;
+    char *json = fx_commit(f, BOB, "app.bsky.feed.post", rkey, "delete", NULL);
+    mdw_event ev;
+    char err[256];
+    ASSERT_OK(mdw_event_parse(&ev, json, strlen(json), err, sizeof err));
+    mdw_rules_result res;
+    ASSERT_OK(mdw_rules_begin(f->r));
+    ASSERT_OK(mdw_rules_apply(f->r, &ev, &res));
+    ASSERT_EQ(res.outcome, MDW_RULE_APPLIED);
+    mdw_rules_abort(f->r);
+    mdw_event_release(&ev);
+    free(json);
+    ASSERT_EQ(fx_join(f, BOB, curi, "member", 1, NULL, 0), MDW_RULE_APPLIED);
+    FEED_IS(OWNER, TAG, pb);
+    fx_close(f);
+}
+
 int main(void)
 {
     mdw_log_set_level(MDW_LOG_ERROR);
@@ -594,5 +656,7 @@ int main(void)
     RUN(replays_and_stale_events_are_noops);
     RUN(moderator_from_config_is_member_and_can_hide);
     RUN(action_with_mismatched_target_refused);
+    RUN(author_posts_found_after_restart);
+    RUN(aborted_transaction_keeps_author_posts);
     return TEST_REPORT();
 }

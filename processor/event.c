@@ -40,11 +40,19 @@ static const char *str_field(const cJSON *o, const char *name, size_t max, int *
 
 int mdw_event_parse(mdw_event *ev, const char *data, size_t len, char *err, size_t errlen)
 {
+    return mdw_event_parse_in(ev, NULL, data, len, err, errlen);
+}
+
+int mdw_event_parse_in(mdw_event *ev, mdw_json_arena *arena, const char *data, size_t len,
+                       char *err, size_t errlen)
+{
     memset(ev, 0, sizeof *ev);
     if (len > MDW_MAX_EVENT_BYTES)
         return fail(err, errlen, "event over MDW_MAX_EVENT_BYTES");
     const char *end = NULL;
-    ev->root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
+    ev->arena = arena;
+    ev->root = arena ? mdw_json_arena_parse(arena, data, len, &end)
+                     : cJSON_ParseWithLengthOpts(data, len, &end, 0);
     if (!ev->root) {
         size_t off = end && end >= data ? (size_t)(end - data) : 0;
         snprintf(err, errlen, "malformed JSON near byte %zu", off);
@@ -130,7 +138,10 @@ void mdw_event_release(mdw_event *ev)
 {
     if (!ev)
         return;
-    cJSON_Delete(ev->root);
+    if (ev->arena)
+        mdw_json_arena_reset(ev->arena);
+    else
+        cJSON_Delete(ev->root);
     free(ev->uri);
     memset(ev, 0, sizeof *ev);
 }

@@ -20,6 +20,8 @@
 
 #include <cJSON.h>
 
+#include "common/json_arena.h"
+
 #define MDW_MAX_RKEY_BYTES       512 /* atproto record key limit */
 #define MDW_MAX_COLLECTION_BYTES 317 /* NSID limit */
 #define MDW_MAX_REV_BYTES        15  /* a TID is 13; index keys pad revs to 16 */
@@ -42,9 +44,17 @@ typedef struct mdw_event {
     const char *status; /* NULL when absent */
     int64_t seq;        /* account seq (0 when absent) */
     cJSON *root;
+    mdw_json_arena *arena; /* the tree's arena, or NULL when it is malloc'd */
 } mdw_event;
 
 int mdw_event_parse(mdw_event *ev, const char *data, size_t len, char *err, size_t errlen);
+/*
+** The same with the tree in arena (common/json_arena.h): releasing the event
+** resets the arena, so one event per arena is alive at a time. The
+** processor decodes every event this way.
+*/
+int mdw_event_parse_in(mdw_event *ev, mdw_json_arena *arena, const char *data, size_t len,
+                       char *err, size_t errlen);
 void mdw_event_release(mdw_event *ev);
 
 typedef struct mdw_tagger mdw_tagger;

@@ -44,6 +44,7 @@ struct mdw_processor {
     mdw_queue_batch batch;
     uint64_t *seqs;
     size_t seqs_cap;
+    mdw_json_arena *arena; /* each event's cJSON tree (one event at a time) */
 };
 
 /* ---- metrics ---- */
@@ -219,6 +220,7 @@ int mdw_processor_open(mdw_processor **out, const mdw_processor_cfg *cfg, mdw_qu
     p->lock_fd = -1;
     pthread_mutex_init(&p->st_mu, NULL);
     mdw_queue_batch_init(&p->batch);
+    p->arena = mdw_json_arena_new();
     int rc = take_lock(p);
     if (rc)
         goto fail;
@@ -259,6 +261,7 @@ void mdw_processor_close(mdw_processor *p)
         close(p->lock_fd); /* releases the flock */
     mdw_queue_batch_release(&p->batch);
     free(p->seqs);
+    mdw_json_arena_free(p->arena);
     pthread_mutex_destroy(&p->st_mu);
     free(p);
 }
@@ -329,7 +332,7 @@ static int apply_chunk(mdw_processor *p, const mdw_queue_batch *b, uint64_t *las
             *last = it->seq;
         mdw_event ev;
         char why[512] = "";
-        rc = mdw_event_parse(&ev, it->data, it->len, why, sizeof why);
+        rc = mdw_event_parse_in(&ev, p->arena, it->data, it->len, why, sizeof why);
         if (rc) {
             mdw_event_release(&ev);
             mdw_warn("processor", "malformed event: dead letter", "seq=%llu err=\"%s\"",

@@ -735,20 +735,39 @@ static int ack_range(mdw_queue *q, const uint64_t *seqs, size_t n)
     int rc = txn_begin(q, 0, &txn);
     if (rc)
         return rc;
+    /*
+    ** One cursor: after a delete LMDB leaves it on the next entry, and acked
+    ** seqs are mostly consecutive (a claimed batch), so most deletes need no
+    ** descent from the root (mdb_del per seq was 7% of the processor).
+    */
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, q->events, &cur))) {
+        txn_abort(q, txn);
+        return mdw_err_from_lmdb(rc);
+    }
     size_t done = 0;
+    int here = 0; /* the cursor is on an entry (the one after the last delete) */
     for (size_t i = 0; i < n; i++) {
         unsigned char kb[8];
-        MDB_val k;
-        key_seq(kb, seqs[i], &k);
-        rc = mdb_del(txn, q->events, &k, NULL);
+        MDB_val k, v;
+        if (here && (rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT)) == 0 && k.mv_size == 8 &&
+            get_be64(k.mv_data) == seqs[i]) {
+            rc = 0;
+        } else {
+            key_seq(kb, seqs[i], &k);
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+        }
         if (rc == MDB_NOTFOUND) {
             rc = 0;
+            here = 0;
             continue;
         }
-        if (rc)
+        if (rc || (rc = mdb_cursor_del(cur, 0)))
             break;
+        here = 1;
         done++;
     }
+    mdb_cursor_close(cur);
     if (rc) {
         txn_abort(q, txn);
         return mdw_err_from_lmdb(rc);

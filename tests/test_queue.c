@@ -93,6 +93,33 @@ TEST(order_kept)
     mdw_queue_close(q);
 }
 
+/* Acks walk one cursor over runs of seqs: gaps, unknown and repeated seqs, the last entry. */
+TEST(ack_runs_gaps_and_unknown_seqs)
+{
+    const char *dir = TEST_TMPDIR();
+    mdw_queue_opts o = fast_opts();
+    mdw_queue *q;
+    ASSERT_OK(mdw_queue_open(&q, dir, &o));
+    ASSERT_OK(append_range(q, "e", 0, 12)); /* seqs 1..12 */
+    uint64_t acks[] = {2, 3, 4, 4, 7, 9, 10, 12, 40};
+    ASSERT_OK(mdw_queue_ack(q, acks, sizeof acks / sizeof acks[0]));
+    ASSERT_EQ(mdw_queue_depth(q), 5);
+    mdw_queue_batch b;
+    mdw_queue_batch_init(&b);
+    ASSERT_OK(mdw_queue_claim(q, 0, 100, &b));
+    uint64_t want[] = {1, 5, 6, 8, 11};
+    ASSERT_EQ(b.n, 5);
+    for (size_t i = 0; i < 5; i++)
+        ASSERT_EQ(b.items[i].seq, want[i]);
+    uint64_t rest[] = {1, 5, 6, 8, 11};
+    ASSERT_OK(mdw_queue_ack(q, rest, 5));
+    ASSERT_EQ(mdw_queue_depth(q), 0);
+    ASSERT_OK(mdw_queue_claim(q, 0, 100, &b));
+    ASSERT_EQ(b.n, 0);
+    mdw_queue_batch_release(&b);
+    mdw_queue_close(q);
+}
+
 TEST(cursor_alone_and_with_batch)
 {
     const char *dir = TEST_TMPDIR();
@@ -759,6 +786,7 @@ int main(void)
 {
     mdw_log_set_level(MDW_LOG_OFF);
     RUN(order_kept);
+    RUN(ack_runs_gaps_and_unknown_seqs);
     RUN(cursor_alone_and_with_batch);
     RUN(batch_and_cursor_all_or_nothing);
     RUN(redelivered_after_reopen);

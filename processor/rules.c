@@ -27,6 +27,7 @@
 #include "index/index_impl.h"
 #include "lexicon/lexicon.h"
 #include "processor/authors.h"
+#include "processor/keyset.h"
 #include "processor/rules.h"
 #include "common/banned.h"
 
@@ -69,6 +70,14 @@ struct mdw_rules {
     size_t tc_used;
     mdw_authors *authors; /* posts by author, rebuilt from records by the first transaction */
     int authors_built;
+    /*
+    ** Negative filters (keyset.h: supersets of the table's keys, kept by put()
+    ** and filled by the first transaction) in front of the three lookups every
+    ** tagged post makes, which mostly find nothing: moderation of the post
+    ** (H(config uri) | H(target)), an account stored as not visible (H(did)),
+    ** membership (H(comm) | H(did)).
+    */
+    mdw_keyset *mod_targets, *hidden_accounts, *members;
     mdw_author_post *al; /* scratch list for mdw_authors_list */
     size_t alcap;
 };
@@ -111,9 +120,21 @@ static int get_dec(mdw_rules *r, int t, const void *k, size_t kn, mdw_ix_dec *d)
     return 1;
 }
 
+/* Keeps the negative filters supersets: every key put into a filtered table goes in. */
+static void filters_note(mdw_rules *r, int t, const void *k, size_t kn, const void *d, size_t dn)
+{
+    if (t == IX_MODERATION && kn >= 2 * MDW_IX_H)
+        mdw_keyset_add(r->mod_targets, k);
+    else if (t == IX_MEMBERS && kn == 2 * MDW_IX_H)
+        mdw_keyset_add(r->members, k);
+    else if (t == IX_ACCOUNTS && kn == MDW_IX_H && dn && ((const uint8_t *)d)[0] == 0)
+        mdw_keyset_add(r->hidden_accounts, k);
+}
+
 static int put(mdw_rules *r, int t, const void *k, size_t kn, const void *d, size_t dn)
 {
     MDB_val key = {kn, (void *)k}, val = {dn, (void *)d};
+    filters_note(r, t, k, kn, d, dn);
     int rc = mdb_put(r->txn, DBI(t), &key, &val, 0);
     return rc ? lmdb_rc(rc, mdw_ix_table_names[t]) : 0;
 }
@@ -562,6 +583,8 @@ static int mod_decide(mdw_rules *r, const comm *c, char kind, const char *target
     const char kp[2] = {kind, ':'};
     memcpy(pre, c->curih, MDW_IX_H);
     mdw_ix_hash2(kp, 2, target, tn, pre + MDW_IX_H);
+    if (!mdw_keyset_has(r->mod_targets, pre))
+        return 0; /* no action on this target in c, ever */
     kvlist l;
     TRY(collect(r, IX_MODERATION, pre, sizeof pre, 1, &l));
     int64_t best_t = 0;
@@ -642,6 +665,8 @@ static int members_has(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did
     uint8_t k[2 * MDW_IX_H];
     memcpy(k, ck, MDW_IX_H);
     memcpy(k + MDW_IX_H, dh, MDW_IX_H);
+    if (!mdw_keyset_has(r->members, k))
+        return 0;
     mdw_ix_dec d;
     int rc = get_dec(r, IX_MEMBERS, k, sizeof k, &d);
     if (rc <= 0)
@@ -653,6 +678,8 @@ static int members_has(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did
 static int account_visible(mdw_rules *r, const char *did, const uint8_t dh[MDW_IX_H], int *vis)
 {
     *vis = 1;
+    if (!mdw_keyset_has(r->hidden_accounts, dh))
+        return 0; /* never stored as not visible */
     mdw_ix_dec d;
     int rc = get_dec(r, IX_ACCOUNTS, dh, MDW_IX_H, &d);
     if (rc <= 0)
@@ -1615,12 +1642,18 @@ int mdw_rules_new(mdw_rules **out, mdw_index *ix, mdw_clock *clock, int64_t rete
     mdw_rules *r = xcalloc(1, sizeof *r);
     r->tc = xcalloc(TAGCACHE_SLOTS, sizeof *r->tc);
     r->authors = mdw_authors_new();
+    r->mod_targets = mdw_keyset_new(2 * MDW_IX_H);
+    r->hidden_accounts = mdw_keyset_new(MDW_IX_H);
+    r->members = mdw_keyset_new(2 * MDW_IX_H);
     r->ix = ix;
     r->clock = clock ? clock : mdw_clock_real();
     r->retention_us = retention_us;
     int rc = mdw_tagger_new(&r->tagger);
     if (rc) {
         mdw_authors_free(r->authors);
+        mdw_keyset_free(r->mod_targets);
+        mdw_keyset_free(r->hidden_accounts);
+        mdw_keyset_free(r->members);
         free(r->tc);
         free(r);
         return rc;
@@ -1641,13 +1674,38 @@ void mdw_rules_free(mdw_rules *r)
     tagcache_clear(r);
     free(r->tc);
     mdw_authors_free(r->authors);
+    mdw_keyset_free(r->mod_targets);
+    mdw_keyset_free(r->hidden_accounts);
+    mdw_keyset_free(r->members);
     free(r->al);
     free(r);
 }
 
-/* The author index from the live posts in records (once per writer, in its first transaction). */
+/* Fills a negative filter with the keys (their first klen bytes) of table t; accounts: hidden ones.
+ */
+static int filter_build(mdw_rules *r, int t, mdw_keyset *s, size_t klen)
+{
+    MDB_cursor *cur = NULL;
+    TRY(cursor(r, t, &cur));
+    MDB_val k, v;
+    int rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (k.mv_size >= klen &&
+            (t != IX_ACCOUNTS || (v.mv_size && ((const uint8_t *)v.mv_data)[0] == 0)))
+            mdw_keyset_add(s, k.mv_data);
+    return rc == MDB_NOTFOUND ? 0 : lmdb_rc(rc, "cursor_get");
+}
+
+/*
+** What the writer keeps in memory (the author index, the negative filters),
+** from the tables, once per writer, in its first transaction.
+*/
 static int authors_build(mdw_rules *r)
 {
+    TRY(filter_build(r, IX_MODERATION, r->mod_targets, 2 * MDW_IX_H));
+    TRY(filter_build(r, IX_ACCOUNTS, r->hidden_accounts, MDW_IX_H));
+    TRY(filter_build(r, IX_MEMBERS, r->members, 2 * MDW_IX_H));
     MDB_cursor *cur = NULL;
     TRY(cursor(r, IX_RECORDS, &cur));
     MDB_val k, v;

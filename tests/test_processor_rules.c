@@ -599,6 +599,41 @@ TEST(author_posts_found_after_restart)
 }
 
 /*
+** The writer's negative filters (moderated targets, hidden accounts,
+** members) are filled from the tables when it starts: state written before
+** a restart still decides after it.
+*/
+TEST(lookup_filters_built_after_restart)
+{
+    FX();
+    char curi[URI_MAX], p1[URI_MAX], p2[URI_MAX], p3[URI_MAX], pc[URI_MAX], muri[URI_MAX];
+    ASSERT_EQ(fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_join(f, ALICE, curi, "member", 1, muri, sizeof muri), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_post(f, ALICE, "one #atr_" TAG, p1, sizeof p1), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_post(f, ALICE, "two #atr_" TAG, p2, sizeof p2), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_mod(f, OWNER, curi, "hide_post", p1, NULL, 0), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_run(f, fx_account_json(f, CAROL, 0, "deactivated", 5)), MDW_RULE_APPLIED);
+    FEED_IS(OWNER, TAG, p2);
+    ASSERT_OK(fx_restart(f));
+    /* members: ALICE is one without any event since the restart */
+    ASSERT_EQ(fx_post(f, ALICE, "three #atr_" TAG, p3, sizeof p3), MDW_RULE_APPLIED);
+    char want[3 * URI_MAX];
+    snprintf(want, sizeof want, "%s %s", p3, p2);
+    FEED_IS(OWNER, TAG, want);
+    /* hidden accounts: CAROL joins and posts, still deactivated */
+    ASSERT_EQ(fx_join(f, CAROL, curi, "member", 1, NULL, 0), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_post(f, CAROL, "me too #atr_" TAG, pc, sizeof pc), MDW_RULE_APPLIED);
+    FEED_IS(OWNER, TAG, want);
+    /* moderated targets: ALICE's posts placed again (block, unblock) keep p1 hidden */
+    ASSERT_OK(fx_restart(f));
+    ASSERT_EQ(fx_mod(f, OWNER, curi, "block_user", ALICE, NULL, 0), MDW_RULE_APPLIED);
+    FEED_IS(OWNER, TAG, "");
+    ASSERT_EQ(fx_mod(f, OWNER, curi, "unblock_user", ALICE, NULL, 0), MDW_RULE_APPLIED);
+    FEED_IS(OWNER, TAG, want);
+    fx_close(f);
+}
+
+/*
 ** An aborted transaction leaves the in-memory author index as it found it:
 ** a delete that is rolled back must not make a later join miss the post.
 */
@@ -658,5 +693,6 @@ int main(void)
     RUN(action_with_mismatched_target_refused);
     RUN(author_posts_found_after_restart);
     RUN(aborted_transaction_keeps_author_posts);
+    RUN(lookup_filters_built_after_restart);
     return TEST_REPORT();
 }

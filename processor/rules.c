@@ -48,6 +48,7 @@ static const cJSON *as_array(const cJSON *a)
 #define TAGCACHE_SLOTS 8192 /* power of two; cleared when half full */
 
 typedef struct comm comm;
+#define CURICACHE_SLOTS 256 /* power of two */
 typedef struct tagcache_entry {
     uint32_t tag;
     int used;
@@ -77,7 +78,10 @@ struct mdw_rules {
     ** (H(config uri) | H(target)), an account stored as not visible (H(did)),
     ** membership (H(comm) | H(did)).
     */
-    mdw_keyset *mod_targets, *hidden_accounts, *members;
+    mdw_keyset *mod_targets, *hidden_accounts, *members, *roles;
+    /* comm_by_curi() results by H(config uri); dropped when configs or communities change. */
+    struct curicache_entry *cc;
+    int cc_used;
     mdw_author_post *al; /* scratch list for mdw_authors_list */
     size_t alcap;
 };
@@ -120,10 +124,20 @@ static int get_dec(mdw_rules *r, int t, const void *k, size_t kn, mdw_ix_dec *d)
     return 1;
 }
 
-/* Keeps the negative filters supersets: every key put into a filtered table goes in. */
+static void curicache_clear(mdw_rules *r);
+
+/*
+** Keeps the negative filters supersets (every key put into a filtered table
+** goes in) and the config-URI cache true (dropped on any write to what it
+** read).
+*/
 static void filters_note(mdw_rules *r, int t, const void *k, size_t kn, const void *d, size_t dn)
 {
-    if (t == IX_MODERATION && kn >= 2 * MDW_IX_H)
+    if (t == IX_CONFIGS || t == IX_COMMUNITIES)
+        curicache_clear(r);
+    else if (t == IX_ROLES && kn == 2 * MDW_IX_H)
+        mdw_keyset_add(r->roles, k);
+    else if (t == IX_MODERATION && kn >= 2 * MDW_IX_H)
         mdw_keyset_add(r->mod_targets, k);
     else if (t == IX_MEMBERS && kn == 2 * MDW_IX_H)
         mdw_keyset_add(r->members, k);
@@ -147,6 +161,8 @@ static int put_enc(mdw_rules *r, int t, const void *k, size_t kn)
 static int del(mdw_rules *r, int t, const void *k, size_t kn)
 {
     MDB_val key = {kn, (void *)k};
+    if (t == IX_CONFIGS || t == IX_COMMUNITIES)
+        curicache_clear(r);
     int rc = mdb_del(r->txn, DBI(t), &key, NULL);
     return rc && rc != MDB_NOTFOUND ? lmdb_rc(rc, "del") : 0;
 }
@@ -512,12 +528,63 @@ static int comm_load(mdw_rules *r, const uint8_t ck[MDW_IX_H], comm *c)
     return 0;
 }
 
-/* The open community whose winning config is curi, if any. */
+typedef struct curicache_entry {
+    int used;
+    uint8_t h[MDW_IX_H];
+    char *curi;
+    comm c; /* c.found 0: no open community has this config */
+} curicache_entry;
+
+static void curicache_clear(mdw_rules *r)
+{
+    if (!r->cc_used)
+        return;
+    for (size_t i = 0; i < CURICACHE_SLOTS; i++) {
+        free(r->cc[i].curi);
+        comm_free(&r->cc[i].c);
+        r->cc[i].used = 0;
+        r->cc[i].curi = NULL;
+    }
+    r->cc_used = 0;
+}
+
+static void comm_copy(comm *dst, const comm *src)
+{
+    *dst = *src;
+    dst->owner = src->owner ? xstrdup(src->owner) : NULL;
+    dst->curi = src->curi ? xstrdup(src->curi) : NULL;
+}
+
+static int comm_by_curi_load(mdw_rules *r, const char *curi, const uint8_t h[MDW_IX_H], comm *c);
+
+/*
+** The open community whose winning config is curi, if any (memberships and
+** actions name their community by config URI: one lookup of configs and
+** communities per event otherwise).
+*/
 static int comm_by_curi(mdw_rules *r, const char *curi, comm *c)
 {
-    memset(c, 0, sizeof *c);
     uint8_t h[MDW_IX_H];
     mdw_ix_hash_str(curi, h);
+    curicache_entry *e = &r->cc[h[0] & (CURICACHE_SLOTS - 1)];
+    if (e->used && !memcmp(e->h, h, MDW_IX_H) && str_eq(e->curi, curi)) {
+        comm_copy(c, &e->c);
+        return 0;
+    }
+    TRY(comm_by_curi_load(r, curi, h, c));
+    free(e->curi);
+    comm_free(&e->c);
+    e->used = 1;
+    r->cc_used = 1;
+    memcpy(e->h, h, MDW_IX_H);
+    e->curi = xstrdup(curi);
+    comm_copy(&e->c, c);
+    return 0;
+}
+
+static int comm_by_curi_load(mdw_rules *r, const char *curi, const uint8_t h[MDW_IX_H], comm *c)
+{
+    memset(c, 0, sizeof *c);
     mdw_ix_dec d;
     int rc = get_dec(r, IX_CONFIGS, h, MDW_IX_H, &d);
     if (rc <= 0)
@@ -553,6 +620,8 @@ static int role_flags(mdw_rules *r, const uint8_t ck[MDW_IX_H], const char *did,
         memcpy(k + MDW_IX_H, dh, MDW_IX_H);
     else
         mdw_ix_hash_str(did, k + MDW_IX_H);
+    if (!mdw_keyset_has(r->roles, k))
+        return 0; /* neither moderator nor blocklisted */
     mdw_ix_dec d;
     int rc = get_dec(r, IX_ROLES, k, sizeof k, &d);
     if (rc <= 0)
@@ -1645,6 +1714,8 @@ int mdw_rules_new(mdw_rules **out, mdw_index *ix, mdw_clock *clock, int64_t rete
     r->mod_targets = mdw_keyset_new(2 * MDW_IX_H);
     r->hidden_accounts = mdw_keyset_new(MDW_IX_H);
     r->members = mdw_keyset_new(2 * MDW_IX_H);
+    r->roles = mdw_keyset_new(2 * MDW_IX_H);
+    r->cc = xcalloc(CURICACHE_SLOTS, sizeof *r->cc);
     r->ix = ix;
     r->clock = clock ? clock : mdw_clock_real();
     r->retention_us = retention_us;
@@ -1654,6 +1725,8 @@ int mdw_rules_new(mdw_rules **out, mdw_index *ix, mdw_clock *clock, int64_t rete
         mdw_keyset_free(r->mod_targets);
         mdw_keyset_free(r->hidden_accounts);
         mdw_keyset_free(r->members);
+        mdw_keyset_free(r->roles);
+        free(r->cc);
         free(r->tc);
         free(r);
         return rc;
@@ -1677,6 +1750,9 @@ void mdw_rules_free(mdw_rules *r)
     mdw_keyset_free(r->mod_targets);
     mdw_keyset_free(r->hidden_accounts);
     mdw_keyset_free(r->members);
+    mdw_keyset_free(r->roles);
+    curicache_clear(r);
+    free(r->cc);
     free(r->al);
     free(r);
 }
@@ -1706,6 +1782,7 @@ static int authors_build(mdw_rules *r)
     TRY(filter_build(r, IX_MODERATION, r->mod_targets, 2 * MDW_IX_H));
     TRY(filter_build(r, IX_ACCOUNTS, r->hidden_accounts, MDW_IX_H));
     TRY(filter_build(r, IX_MEMBERS, r->members, 2 * MDW_IX_H));
+    TRY(filter_build(r, IX_ROLES, r->roles, 2 * MDW_IX_H));
     MDB_cursor *cur = NULL;
     TRY(cursor(r, IX_RECORDS, &cur));
     MDB_val k, v;
@@ -1767,6 +1844,7 @@ void mdw_rules_abort(mdw_rules *r)
         mdb_txn_abort(r->txn);
     r->txn = NULL;
     tagcache_clear(r); /* it may hold what the aborted transaction wrote */
+    curicache_clear(r);
     mdw_authors_rollback(r->authors);
 }
 
@@ -1807,6 +1885,7 @@ int mdw_rules_commit(mdw_rules *r, uint64_t last_seq)
     r->txn = NULL;
     if (rc) { /* LMDB aborted it: what this writer remembers of it goes too */
         tagcache_clear(r);
+        curicache_clear(r);
         mdw_authors_rollback(r->authors);
         return lmdb_rc(rc, "commit");
     }

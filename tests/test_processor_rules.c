@@ -404,6 +404,32 @@ TEST(membership_before_config_takes_effect)
     fx_close(f);
 }
 
+/*
+** The writer remembers which community a config URI names (comm_by_curi);
+** a config arriving or going away must be seen by the next membership.
+*/
+TEST(config_uri_lookups_follow_config_changes)
+{
+    FX();
+    char curi[URI_MAX], p[URI_MAX], rkey[14];
+    fx_tid(f->t + 50000, 3, rkey);
+    snprintf(curi, sizeof curi, "at://%s/net.atrarium.community.config/%s", OWNER, rkey);
+    ASSERT_EQ(fx_join(f, BOB, curi, "member", 1, NULL, 0), MDW_RULE_APPLIED); /* no community */
+    ASSERT_EQ(fx_run(f, fx_commit(f, OWNER, "net.atrarium.community.config", rkey, "create",
+                                  fx_config_record(f, "#atr_" TAG, "late"))),
+              MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_join(f, CAROL, curi, "member", 1, NULL, 0), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_post(f, CAROL, "#atr_" TAG, p, sizeof p), MDW_RULE_APPLIED);
+    FEED_IS(OWNER, TAG, p);
+    ASSERT_EQ(fx_delete(f, curi), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_join(f, ALICE, curi, "member", 1, NULL, 0), MDW_RULE_APPLIED);
+    mdw_index_stats st;
+    ASSERT_OK(mdw_index_stats_get(f->ix, &st));
+    ASSERT_EQ(st.communities, 0);
+    ASSERT_EQ(st.members, 0); /* nobody is a member of a community that is gone */
+    fx_close(f);
+}
+
 TEST(deactivated_account_hidden_and_restored)
 {
     FX();
@@ -694,5 +720,6 @@ int main(void)
     RUN(author_posts_found_after_restart);
     RUN(aborted_transaction_keeps_author_posts);
     RUN(lookup_filters_built_after_restart);
+    RUN(config_uri_lookups_follow_config_changes);
     return TEST_REPORT();
 }

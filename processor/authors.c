@@ -15,7 +15,7 @@ typedef struct author {
     uint8_t ah[MDW_IX_H];
     int used;
     uint32_t n, cap;
-    mdw_author_post *p; /* sorted by (tag, rk) */
+    mdw_author_post *p; /* sorted by (rk, tag) */
 } author;
 
 enum { J_ADD = 1, J_DEL = 2 };
@@ -245,23 +245,14 @@ size_t mdw_authors_list(const mdw_authors *a, const uint8_t ah[MDW_IX_H], const 
     const author *s = find(a, ah);
     if (!s || !s->n)
         return 0;
-    size_t from = 0, to = s->n;
-    if (tag) {
-        mdw_author_post lo = {0}, hi;
-        memcpy(lo.tag, tag, MDW_IX_TAG);
-        memset(&hi, 0xff, sizeof hi);
-        memcpy(hi.tag, tag, MDW_IX_TAG);
-        locate(s, &lo, &from);
-        if (locate(s, &hi, &to))
-            to++;
+    if (s->n > *cap) {
+        *cap = s->n;
+        *out = xrealloc(*out, s->n * sizeof **out);
     }
-    size_t n = to - from;
-    if (n > *cap) {
-        *cap = n;
-        *out = xrealloc(*out, n * sizeof **out);
-    }
-    if (n)
-        memcpy(*out, &s->p[from], n * sizeof **out);
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (!tag || !memcmp(s->p[i].tag, tag, MDW_IX_TAG))
+            (*out)[n++] = s->p[i];
     return n;
 }
 

@@ -32,10 +32,13 @@
 
 typedef struct mdw_authors mdw_authors;
 
-/* One post of an author under one of its tags. */
+/*
+** One post of an author under one of its tags. Ordered by records key first
+** (its rkey's TID time): new posts append at the end of the author's array.
+*/
 typedef struct mdw_author_post {
-    uint8_t tag[MDW_IX_TAG];
     uint8_t rk[MDW_IX_RK];
+    uint8_t tag[MDW_IX_TAG];
 } mdw_author_post;
 
 mdw_authors *mdw_authors_new(void);
@@ -49,7 +52,7 @@ void mdw_authors_del(mdw_authors *a, const uint8_t ah[MDW_IX_H], const uint8_t t
 
 /*
 ** Copies the author's posts (only those under tag, or all when tag is NULL)
-** into *out (grown with xrealloc, *cap its capacity) in (tag, records key)
+** into *out (grown with xrealloc, *cap its capacity) in (records key, tag)
 ** order; returns how many. The copy lets callers change the set meanwhile.
 */
 size_t mdw_authors_list(const mdw_authors *a, const uint8_t ah[MDW_IX_H], const uint8_t *tag,

@@ -1,6 +1,8 @@
 /*
 ** tests/fuzz/fuzz_event.c — libFuzzer target for the processor's event
-** decoding: mdw_event_parse() on arbitrary bytes, then (for what decodes)
+** decoding: mdw_event_parse_in() on arbitrary bytes with the tree in an
+** arena, as the processor decodes (and mdw_event_parse(), malloc'd, must
+** give the same verdict and fields), then (for what decodes)
 ** hashtag extraction and the rule engine against a small real index that
 ** holds one community (config + a membership), inside a write transaction
 ** that is aborted so every input meets the same index.
@@ -25,6 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static mdw_index *ix;
 static mdw_rules *rules;
 static mdw_tagger *tagger;
+static mdw_json_arena *arena;
 static mdw_clock clk;
 static char dir[128];
 
@@ -33,6 +36,7 @@ static void cleanup(void)
 {
     mdw_rules_free(rules);
     mdw_tagger_free(tagger);
+    mdw_json_arena_free(arena);
     mdw_index_close(ix);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -65,6 +69,7 @@ static void init(void)
     if (mdw_index_open(&ix, dir, &o) || mdw_rules_new(&rules, ix, &clk, 7 * 86400LL * 1000000) ||
         mdw_tagger_new(&tagger))
         abort();
+    arena = mdw_json_arena_new();
     atexit(cleanup);
     for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
         mdw_event ev;
@@ -82,9 +87,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ix)
         init();
-    mdw_event ev;
-    char err[256];
-    if (mdw_event_parse(&ev, (const char *)data, size, err, sizeof err) == 0) {
+    mdw_event ev, ev2;
+    char err[256], err2[256];
+    int rc = mdw_event_parse_in(&ev, arena, (const char *)data, size, err, sizeof err);
+    int rc2 = mdw_event_parse(&ev2, (const char *)data, size, err2, sizeof err2);
+    if (rc != rc2 || (rc && strcmp(err, err2) != 0))
+        abort(); /* the arena changes where the tree lives, nothing else */
+    if (!rc && (ev.kind != ev2.kind || ev.op != ev2.op || ev.time_us != ev2.time_us ||
+                strcmp(ev.did, ev2.did) != 0 || (!ev.uri) != (!ev2.uri) ||
+                (ev.uri && strcmp(ev.uri, ev2.uri) != 0) || (!ev.record) != (!ev2.record)))
+        abort();
+    mdw_event_release(&ev2);
+    if (rc == 0) {
         if (ev.record) {
             uint8_t tags[MDW_MAX_POST_TAGS][4];
             size_t n = mdw_tagger_extract(tagger, ev.record, tags);

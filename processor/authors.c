@@ -4,11 +4,10 @@
 */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "common/mem.h"
 #include "processor/authors.h"
+#include "processor/keyset.h"
 #include "common/banned.h"
 
 typedef struct author {
@@ -30,46 +29,21 @@ struct mdw_authors {
     author *slots;
     size_t cap, used; /* slots; slots in use (authors, empty ones included until a resize) */
     size_t entries;
-    uint64_t k0, k1; /* secret hash key */
+    uint64_t k[2]; /* secret hash key */
     jentry *j;
     size_t jn, jcap;
 };
 
-/* splitmix64's finalizer: a bijection where every input bit changes about half the output bits. */
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-/*
-** H(did) is SHA-256, but a stranger can still grind DIDs whose hashes share
-** the bits that pick a slot and pile them into one probe run; a secret key
-** per process makes the slot unpredictable.
-*/
+/* The slot of an author: H(did) under the table's secret key (keyset.h says why). */
 static size_t slot_of(const mdw_authors *a, const uint8_t ah[MDW_IX_H])
 {
-    uint64_t x, y;
-    memcpy(&x, ah, 8);
-    memcpy(&y, ah + 8, 8);
-    return (size_t)(mix64(x ^ a->k0) ^ mix64(y ^ a->k1)) & (a->cap - 1);
+    return (size_t)mdw_keyset_hash(a->k, ah, MDW_IX_H) & (a->cap - 1);
 }
 
 mdw_authors *mdw_authors_new(void)
 {
     mdw_authors *a = xcalloc(1, sizeof *a);
-    uint64_t k[2];
-    if (getrandom(k, sizeof k, 0) != (ssize_t)sizeof k) {
-        struct timespec ts; /* no entropy source: still varies per process */
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        k[0] = mix64((uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)a);
-        k[1] = mix64(k[0] ^ (uint64_t)ts.tv_sec);
-    }
-    a->k0 = k[0];
-    a->k1 = k[1];
+    mdw_keyset_seed(a->k);
     a->cap = 1024;
     a->slots = xcalloc(a->cap, sizeof *a->slots);
     return a;

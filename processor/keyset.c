@@ -15,9 +15,10 @@ struct mdw_keyset {
     size_t klen, cap, n;
     uint8_t *tags; /* per slot: 0 free, else 1..255 from the hash */
     uint8_t *keys; /* cap * klen */
-    uint64_t k0, k1;
+    uint64_t k[2];
 };
 
+/* splitmix64's finalizer: a bijection where every input bit changes about half the output bits. */
 static uint64_t mix64(uint64_t x)
 {
     x ^= x >> 30;
@@ -27,20 +28,36 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static uint64_t hash(const mdw_keyset *s, const uint8_t *key)
+void mdw_keyset_seed(uint64_t k[2])
 {
-    uint64_t h = s->k1;
-    for (size_t i = 0; i + 8 <= s->klen; i += 8) {
-        uint64_t x;
-        memcpy(&x, key + i, 8);
-        h = mix64(h ^ x ^ s->k0);
+    if (getrandom(k, 2 * sizeof *k, 0) != (ssize_t)(2 * sizeof *k)) {
+        struct timespec ts; /* no entropy source: still varies per process and table */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        k[0] = mix64((uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)k);
+        k[1] = mix64(k[0] ^ (uint64_t)ts.tv_sec);
     }
-    if (s->klen % 8) {
+}
+
+uint64_t mdw_keyset_hash(const uint64_t k[2], const void *key, size_t n)
+{
+    const uint8_t *p = key;
+    uint64_t h = k[1];
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        h = mix64(h ^ x ^ k[0]);
+    }
+    if (n % 8) {
         uint64_t x = 0;
-        memcpy(&x, key + s->klen - s->klen % 8, s->klen % 8);
-        h = mix64(h ^ x ^ s->k0);
+        memcpy(&x, p + n - n % 8, n % 8);
+        h = mix64(h ^ x ^ k[0]);
     }
     return h;
+}
+
+static uint64_t hash(const mdw_keyset *s, const uint8_t *key)
+{
+    return mdw_keyset_hash(s->k, key, s->klen);
 }
 
 mdw_keyset *mdw_keyset_new(size_t klen)
@@ -48,15 +65,7 @@ mdw_keyset *mdw_keyset_new(size_t klen)
     if (klen < 8 || klen > MDW_KEYSET_MAX_KEY)
         abort(); /* a programming error */
     mdw_keyset *s = xcalloc(1, sizeof *s);
-    uint64_t k[2];
-    if (getrandom(k, sizeof k, 0) != (ssize_t)sizeof k) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        k[0] = mix64((uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)s);
-        k[1] = mix64(k[0] ^ (uint64_t)ts.tv_sec);
-    }
-    s->k0 = k[0];
-    s->k1 = k[1];
+    mdw_keyset_seed(s->k);
     s->klen = klen;
     s->cap = 1024;
     s->tags = xcalloc(s->cap, 1);

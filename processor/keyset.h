@@ -22,6 +22,16 @@
 
 typedef struct mdw_keyset mdw_keyset;
 
+/*
+** The keyed hash the writer's in-memory tables use (here and authors.c):
+** keys are SHA-256 prefixes, but a stranger can grind DIDs or URIs whose
+** hashes share the bits that pick a slot and pile them into one probe run;
+** a secret per table makes the slot unpredictable. mdw_keyset_seed() fills
+** k with getrandom() bytes; mdw_keyset_hash() hashes n bytes under k.
+*/
+void mdw_keyset_seed(uint64_t k[2]);
+uint64_t mdw_keyset_hash(const uint64_t k[2], const void *key, size_t n);
+
 /* A set of keys of klen bytes (8..MDW_KEYSET_MAX_KEY). */
 mdw_keyset *mdw_keyset_new(size_t klen);
 void mdw_keyset_free(mdw_keyset *s);

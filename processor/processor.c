@@ -113,10 +113,15 @@ static mdw_counter m_index_errors = MDW_COUNTER_INIT(
 static mdw_hist m_batch_s =
     MDW_HIST_INIT("meadow_processor_batch_seconds", NULL, "time to process one batch");
 static _Atomic uint64_t g_last_seq;
+static _Atomic uint64_t g_author_entries; /* written by the processor after each commit */
 
 static double gauge_last_seq(void *ctx)
 {
     return (double)g_last_seq;
+}
+static double gauge_author_entries(void *ctx)
+{
+    return (double)g_author_entries;
 }
 static double gauge_collisions(void *ctx)
 {
@@ -129,6 +134,14 @@ static mdw_gauge m_last_seq = {"meadow_processor_last_applied_seq",
                                NULL,
                                NULL,
                                0};
+static mdw_gauge m_author_entries = {
+    "meadow_processor_author_index_entries",
+    NULL,
+    "(post, tag) pairs in the processor's in-memory author index (28 bytes each)",
+    gauge_author_entries,
+    NULL,
+    NULL,
+    0};
 static mdw_gauge m_collisions = {"meadow_index_hash_collisions_total",
                                  NULL,
                                  "writes refused because a hashed key held another string",
@@ -151,6 +164,7 @@ static void metrics_register(void)
     mdw_hist_register(&m_batch_s);
     mdw_gauge_register(&m_last_seq);
     mdw_gauge_register(&m_collisions);
+    mdw_gauge_register(&m_author_entries);
 }
 
 static void count_rule(const char *reason)
@@ -437,6 +451,7 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
     }
     p->last_seq = last;
     g_last_seq = last;
+    g_author_entries = mdw_rules_author_entries(p->rules);
     /* After the commit: a crash here redelivers, and seq <= last_seq skips them. */
     if ((rc = mdw_queue_ack(p->q, p->seqs, n)))
         mdw_error("processor", "ack failed (events will be redelivered and skipped)", "err=\"%s\"",
@@ -496,6 +511,7 @@ int mdw_processor_sweep(mdw_processor *p)
         mdw_error("processor", "retention sweep failed", "err=\"%s\"", mdw_strerror(rc));
         return rc;
     }
+    g_author_entries = mdw_rules_author_entries(p->rules); /* the start-up sweep built it */
     mdw_counter_add(&m_swept_posts, np);
     mdw_counter_add(&m_swept_records, nr);
     pthread_mutex_lock(&p->st_mu);

@@ -1813,6 +1813,11 @@ static int authors_build(mdw_rules *r)
     return 0;
 }
 
+size_t mdw_rules_author_entries(const mdw_rules *r)
+{
+    return mdw_authors_entries(r->authors);
+}
+
 int mdw_rules_begin(mdw_rules *r)
 {
     if (r->ix->readonly)

@@ -56,6 +56,8 @@ int mdw_rules_begin(mdw_rules *r);
 int mdw_rules_apply(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res);
 /* Removes posts past retention and expired tombstones; counts in *posts, *records. */
 int mdw_rules_sweep(mdw_rules *r, uint64_t *posts, uint64_t *records);
+/* (post, tag) pairs in the writer's in-memory author index (processor/authors.h). */
+size_t mdw_rules_author_entries(const mdw_rules *r);
 /* Stores last_seq (when non-zero) and the retention, then commits. */
 int mdw_rules_commit(mdw_rules *r, uint64_t last_seq);
 void mdw_rules_abort(mdw_rules *r);

@@ -123,6 +123,12 @@ TEST(queue_to_feed)
     ASSERT_OK(mdw_index_stats_get(f->ix, &is));
     ASSERT_EQ(is.last_applied_seq, st.last_seq);
     ASSERT(st.last_seq >= 4);
+    /* Two tagged posts (member and stranger alike) in the author index, shown by /metrics. */
+    mdw_buf m;
+    mdw_buf_init(&m, 1 << 20);
+    ASSERT_OK(mdw_metrics_render(&m));
+    ASSERT(m.data && strstr(m.data, "meadow_processor_author_index_entries 2\n") != NULL);
+    mdw_buf_release(&m);
     pfx_close(&x);
 }
 

@@ -18,7 +18,10 @@
 ** immutability, target shape, hash collisions).
 **
 ** Not thread-safe: one mdw_rules per writer; LMDB allows one write
-** transaction at a time anyway. Strings in mdw_rules_result are static.
+** transaction at a time anyway. One writer per index at a time (the
+** processor's lock): the writer keeps derived state in memory (the author
+** index, lookup filters, community caches) that assumes nobody else writes.
+** Strings in mdw_rules_result are static.
 */
 #ifndef MDW_PROCESSOR_RULES_H
 #define MDW_PROCESSOR_RULES_H

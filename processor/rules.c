@@ -1787,7 +1787,7 @@ static int authors_build(mdw_rules *r)
     TRY(cursor(r, IX_RECORDS, &cur));
     MDB_val k, v;
     int rc;
-    size_t posts = 0;
+    size_t posts = 0, bad = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         const uint8_t *b = v.mv_data;
@@ -1795,8 +1795,12 @@ static int authors_build(mdw_rules *r)
             b[1] != IX_STATE_LIVE)
             continue;
         rec c;
-        if ((rc = rec_decode(&v, NULL, &c)))
-            return rc == 1 ? MDW_ECORRUPT : rc;
+        if (rec_decode(&v, NULL, &c)) {
+            /* Not fatal here: the record's own events meet the same error, as before. */
+            rec_free(&c);
+            bad++;
+            continue;
+        }
         for (size_t i = 0; i < c.p.ntags; i++)
             mdw_authors_add(r->authors, c.p.ah, c.p.tags[i], k.mv_data);
         posts++;
@@ -1804,6 +1808,9 @@ static int authors_build(mdw_rules *r)
     }
     if (rc != MDB_NOTFOUND)
         return lmdb_rc(rc, "cursor_get");
+    if (bad)
+        mdw_error("processor", "undecodable post records skipped by the author index", "n=%zu",
+                  bad);
     mdw_authors_commit(r->authors); /* what is built is the committed state */
     r->authors_built = 1;
     if (posts)

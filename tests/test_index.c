@@ -329,6 +329,36 @@ TEST(format_version_older_cleared_newer_refused)
     ASSERT_EQ(retired_table(dir, "posts", 0), 0);
 }
 
+/*
+** A post record that does not decode (a damaged index) is skipped by the
+** writer's start-up author index build with a log line, not fatal: later
+** events are still applied.
+*/
+TEST(undecodable_post_record_does_not_stop_the_writer)
+{
+    fx f;
+    ASSERT_OK(fx_open(&f, TEST_TMPDIR()));
+    char curi[URI_MAX], p1[URI_MAX], p2[URI_MAX];
+    ASSERT_EQ(fx_config(&f, OWNER, TAG, curi, sizeof curi, NULL, NULL), MDW_RULE_APPLIED);
+    ASSERT_EQ(fx_post(&f, OWNER, "#atr_" TAG, p1, sizeof p1), MDW_RULE_APPLIED);
+    MDB_txn *txn;
+    ASSERT_OK(mdb_txn_begin(f.ix->env, NULL, 0, &txn));
+    uint8_t key[MDW_IX_RK], bad[5] = {IX_KIND_POST, IX_STATE_LIVE, 0xff, 0xff, 0xff};
+    memset(key, 0x01, sizeof key);
+    MDB_val k = {sizeof key, key}, v = {sizeof bad, bad};
+    ASSERT_OK(mdb_put(txn, f.ix->dbi[IX_RECORDS], &k, &v, 0));
+    ASSERT_OK(mdb_txn_commit(txn));
+    ASSERT_OK(fx_restart(&f));
+    ASSERT_EQ(fx_post(&f, OWNER, "#atr_" TAG " again", p2, sizeof p2), MDW_RULE_APPLIED);
+    char want[2 * URI_MAX + 1];
+    snprintf(want, sizeof want, "%s %s", p2, p1);
+    char *got = fx_feed(&f, OWNER, TAG);
+    int same = strcmp(got, want) == 0;
+    free(got);
+    fx_close(&f);
+    ASSERT(same);
+}
+
 /* Format 3 is format 4 plus author_posts: upgraded in place (nothing lost), readable meanwhile. */
 TEST(format_3_upgraded_in_place)
 {
@@ -516,6 +546,7 @@ int main(void)
     RUN(communities_and_stats);
     RUN(format_version_older_cleared_newer_refused);
     RUN(format_3_upgraded_in_place);
+    RUN(undecodable_post_record_does_not_stop_the_writer);
     RUN(readonly_open_reads_and_cannot_write);
     RUN(backup_is_equal_copy);
     RUN(hash_collision_refused_not_merged);

@@ -73,10 +73,10 @@ struct mdw_rules {
     int authors_built;
     /*
     ** Negative filters (keyset.h: supersets of the table's keys, kept by put()
-    ** and filled by the first transaction) in front of the three lookups every
-    ** tagged post makes, which mostly find nothing: moderation of the post
-    ** (H(config uri) | H(target)), an account stored as not visible (H(did)),
-    ** membership (H(comm) | H(did)).
+    ** and filled by the first transaction) in front of lookups that mostly
+    ** find nothing: moderation of a target (H(config uri) | H(target)), an
+    ** account stored as not visible (H(did)), membership and roles
+    ** (H(comm) | H(did)).
     */
     mdw_keyset *mod_targets, *hidden_accounts, *members, *roles;
     /* comm_by_curi() results by H(config uri); dropped when configs or communities change. */
@@ -1669,7 +1669,7 @@ static int apply_account(mdw_rules *r, const mdw_event *ev, mdw_rules_result *re
     }
     if (vis != old_vis) {
         size_t n = mdw_authors_list(r->authors, dh, NULL, &r->al, &r->alcap);
-        /* (tag, post) pairs: a post with two tags is placed twice, the second time a no-op. */
+        /* (post, tag) pairs: a post with two tags is placed twice, the second time a no-op. */
         for (size_t i = 0; i < n && !rc; i++) {
             const uint8_t *rk = r->al[i].rk;
             post p;

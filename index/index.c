@@ -19,13 +19,12 @@
 #include "common/banned.h"
 
 const char *const mdw_ix_table_names[IX_NTABLES] = {
-    "meta",          "records",     "tag_posts", "configs", "config_vers",
-    "owner_configs", "communities", "by_tag",    "roles",   "memberships",
-    "moderation",    "accounts",    "members",   "feed",    "expiry",
+    "meta",  "records",     "configs",    "config_vers", "owner_configs", "communities", "by_tag",
+    "roles", "memberships", "moderation", "accounts",    "members",       "feed",        "expiry",
 };
 
 /* Tables of older formats, dropped with the rest when an older index is cleared or upgraded. */
-static const char *const retired_tables[] = {"post_refs", "posts", "author_posts"};
+static const char *const retired_tables[] = {"post_refs", "posts", "author_posts", "tag_posts"};
 #define N_RETIRED (sizeof retired_tables / sizeof retired_tables[0])
 
 _Atomic uint64_t mdw_ix_collisions;
@@ -388,16 +387,24 @@ static int check_format(mdw_index *ix, MDB_txn *txn)
         return rc;
     if (rc == 0 && fmt == MDW_IX_FORMAT)
         return 0;
-    if (rc == 0 && fmt == MDW_IX_FORMAT_UPGRADABLE) {
-        /* Format 4 is format 3 without author_posts (now in the writer's memory): same reads. */
+    if (rc == 0 && fmt >= MDW_IX_FORMAT_UPGRADABLE && fmt < MDW_IX_FORMAT) {
+        /*
+        ** Format 4 is format 3 without author_posts (now in the writer's
+        ** memory), format 5 is format 4 without tag_posts (the sweep walks
+        ** records): same reads. What format 5 adds (expiry entries of posts
+        ** whose sort key is far below their rkey time) the writer's first
+        ** transaction writes for every live post it finds.
+        */
         if (ix->readonly)
             return 0;
-        MDB_dbi d;
-        int r = mdb_dbi_open(txn, "author_posts", 0, &d);
-        if (r == 0)
-            r = mdb_drop(txn, d, 1);
-        if (r && r != MDB_NOTFOUND)
-            return mdw_err_from_lmdb(r);
+        for (size_t i = 0; i < N_RETIRED; i++) {
+            MDB_dbi d;
+            int r = mdb_dbi_open(txn, retired_tables[i], 0, &d);
+            if (r == 0)
+                r = mdb_drop(txn, d, 1);
+            if (r && r != MDB_NOTFOUND)
+                return mdw_err_from_lmdb(r);
+        }
         mdw_info("index", "index format upgraded in place", "from=%lld to=%d", (long long)fmt,
                  MDW_IX_FORMAT);
         return write_format(ix, txn);

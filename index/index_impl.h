@@ -15,8 +15,9 @@
 **   meta          "format" u32, "last_seq" u64, "retention_us" i64
 **   records       RK(uri) -> rec: kind, state (live/tomb/none), rev, first seen, uri, aux;
 **                 a live post adds sortkey, createdAt, tags, cid (its author is in the uri)
-**   tag_posts     tag4 | sortkey_be | RK(uri) -> ""         (sweep)
 **   (posts by author: in the writer's memory, processor/authors.h; format 3 had author_posts)
+**   (posts by age: the retention sweep walks records in key order, see processor/rules.c;
+**    format 4 had tag_posts)
 **   configs       H(uri) -> effective version of a config record
 **   config_vers   H(uri) | rev16 -> owner, uri, rev, record JSON (every version seen)
 **   owner_configs H(owner) | tag4 | H(uri) -> createdAt, uri (winner selection)
@@ -28,7 +29,8 @@
 **   accounts      H(did) -> active, seq, status, did
 **   members       H(comm) | H(did) -> did                   (derived: current members)
 **   feed          H(comm) | sortkey_be | H(uri) -> uri      (derived: visible posts)
-**   expiry        time_be | RK(uri) or H(did) -> table id   (tombstones, unseen-post revs)
+**   expiry        time_be | RK(uri) or H(did) -> table id   (tombstones, unseen-post revs,
+**                 live posts whose sort key is far below their rkey time)
 **
 ** RK(uri), the records key (MDW_IX_RK bytes), is the time of the URI's
 ** record key when that is a TID (big-endian µs; 0 otherwise), then H(uri).
@@ -54,15 +56,14 @@
 #define MDW_IX_TAG 4              /* hashtag id: 8 hex digits as 4 bytes */
 #define MDW_IX_RK  (8 + MDW_IX_H) /* records key: rkey TID time, H(uri) */
 /* bump on any layout change (2: post_refs dropped; 3: records keyed by RK, posts folded in) */
-#define MDW_IX_FORMAT            4
-#define MDW_IX_FORMAT_UPGRADABLE 3  /* opened as format 4 after dropping author_posts */
+#define MDW_IX_FORMAT            5
+#define MDW_IX_FORMAT_UPGRADABLE 3  /* formats 3 and 4: upgraded in place by dropping tables */
 #define MDW_IX_MAX_POST_TAGS     16 /* distinct community tags looked at per post */
 #define MDW_IX_REV_KEY           16 /* rev (TID, 13 chars) zero-padded in config_vers keys */
 
 enum {
     IX_META,
     IX_RECORDS,
-    IX_TAG_POSTS,
     IX_CONFIGS,
     IX_CONFIG_VERS,
     IX_OWNER_CONFIGS,
@@ -128,7 +129,7 @@ enum { IX_ROLE_MOD = 1, IX_ROLE_BLOCKLIST = 2 };
 /* moderation actions */
 enum { IX_ACT_HIDE = 1, IX_ACT_UNHIDE = 2, IX_ACT_BLOCK = 3, IX_ACT_UNBLOCK = 4 };
 /* expiry table ids */
-enum { IX_EXP_RECORD = 1, IX_EXP_ACCOUNT = 2 };
+enum { IX_EXP_RECORD = 1, IX_EXP_ACCOUNT = 2, IX_EXP_POST = 3 };
 
 /* Hash collisions refused since start (process-wide; also a metric). */
 extern _Atomic uint64_t mdw_ix_collisions;

@@ -64,6 +64,7 @@ struct mdw_rules {
     mdw_tagger *tagger;
     mdw_ix_enc enc;
     int64_t tomb_delta, post_delta;
+    int64_t min_regular_rk; /* lowest rkey time of a regular post made live in this transaction */
     /* One cursor per table for the whole write transaction (closed before it ends): collect() runs
      * a few times per event. */
     MDB_cursor *cur[IX_NTABLES];
@@ -455,30 +456,48 @@ static int has_tag(const post *p, const uint8_t tag[4])
     return 0;
 }
 
-#define TAG_POST_KEY (4 + 8 + MDW_IX_RK)
+/*
+** Retention without a posts-by-age table (format 5; format 4 put every
+** tagged post in tag_posts, one more write per post). A post's sort key is
+** at most its rkey's TID time (the minimum of first seen, createdAt and that
+** time), and for almost every post within SWEEP_SLACK_US of it: "regular".
+** Records are keyed by rkey time, so the sweep walks them from
+** meta.sweep_from (no regular live post lies below it) to cutoff + slack.
+** The others (a backdated createdAt, a rkey that is not a TID) get an
+** expiry entry at their sort key, swept with the tombstones.
+*/
+#define SWEEP_SLACK_US  (3600LL * 1000000)
+#define POST_EXPIRY_KEY (8 + MDW_IX_RK + 1) /* time | RK | 'p': never a record expiry key */
 
-static void tag_post_key(uint8_t k[TAG_POST_KEY], const uint8_t tag[4], int64_t sk,
-                         const uint8_t rk[MDW_IX_RK])
+static int post_regular(const post *p, const uint8_t rk[MDW_IX_RK])
 {
-    memcpy(k, tag, 4);
-    mdw_ix_put_be64(k + 4, mdw_ix_sk_enc(sk));
-    memcpy(k + 12, rk, MDW_IX_RK);
+    int64_t t = (int64_t)mdw_ix_get_be64(rk);
+    return t > 0 && p->sk <= t && t - p->sk <= SWEEP_SLACK_US;
 }
 
-/* Adds (add=1) or removes (add=0) the post's secondary entries (tag_posts, the author index). */
+static void post_expiry_key(uint8_t k[POST_EXPIRY_KEY], int64_t sk, const uint8_t rk[MDW_IX_RK])
+{
+    expiry_key(k, sk, rk, MDW_IX_RK);
+    k[8 + MDW_IX_RK] = 'p';
+}
+
+/* Adds (add=1) or removes (add=0) the post's secondary entries (the author index, its expiry). */
 static int post_index(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const post *p, int add)
 {
     for (size_t i = 0; i < p->ntags; i++) {
-        uint8_t tk[TAG_POST_KEY];
-        tag_post_key(tk, p->tags[i], p->sk, rk);
-        if (add) {
-            TRY(put(r, IX_TAG_POSTS, tk, sizeof tk, "", 0));
+        if (add)
             mdw_authors_add(r->authors, p->ah, p->tags[i], rk);
-        } else {
-            TRY(del(r, IX_TAG_POSTS, tk, sizeof tk));
+        else
             mdw_authors_del(r->authors, p->ah, p->tags[i], rk);
-        }
     }
+    if (!post_regular(p, rk)) {
+        uint8_t ek[POST_EXPIRY_KEY], id = IX_EXP_POST;
+        post_expiry_key(ek, p->sk, rk);
+        return add ? put(r, IX_EXPIRY, ek, sizeof ek, &id, 1) : del(r, IX_EXPIRY, ek, sizeof ek);
+    }
+    int64_t t = (int64_t)mdw_ix_get_be64(rk);
+    if (add && t < r->min_regular_rk)
+        r->min_regular_rk = t;
     return 0;
 }
 
@@ -1804,6 +1823,18 @@ static int authors_build(mdw_rules *r)
         for (size_t i = 0; i < c.p.ntags; i++)
             mdw_authors_add(r->authors, c.p.ah, c.p.tags[i], k.mv_data);
         posts++;
+        if (!post_regular(&c.p, k.mv_data)) {
+            /* Its expiry entry (written already, or by nothing when the index was format 4). */
+            uint8_t ek[POST_EXPIRY_KEY], id = IX_EXP_POST;
+            post_expiry_key(ek, c.p.sk, k.mv_data);
+            MDB_val ev;
+            if ((rc = get(r, IX_EXPIRY, ek, sizeof ek, &ev)) == MDW_ENOTFOUND)
+                rc = put(r, IX_EXPIRY, ek, sizeof ek, &id, 1);
+            if (rc) {
+                rec_free(&c);
+                return rc;
+            }
+        }
         rec_free(&c);
     }
     if (rc != MDB_NOTFOUND)
@@ -1842,6 +1873,7 @@ int mdw_rules_begin(mdw_rules *r)
     r->cutoff = r->retention_us > 0 ? r->now - r->retention_us : INT64_MIN;
     r->tomb_delta = 0;
     r->post_delta = 0;
+    r->min_regular_rk = INT64_MAX;
     if (!r->authors_built && (rc = authors_build(r))) {
         mdw_rules_abort(r);
         return rc;
@@ -1888,6 +1920,13 @@ int mdw_rules_commit(mdw_rules *r, uint64_t last_seq)
             n = mdw_ix_get_be64(v.mv_data);
         rc = meta_put_u64(r, "posts", (uint64_t)((int64_t)n + r->post_delta));
     }
+    if (!rc && r->min_regular_rk != INT64_MAX) {
+        /* Keeps "no regular live post below sweep_from" (absent: 0, nothing is below). */
+        MDB_val v;
+        if (get(r, IX_META, "sweep_from", 10, &v) == 0 && v.mv_size == 8 &&
+            (uint64_t)r->min_regular_rk < mdw_ix_get_be64(v.mv_data))
+            rc = meta_put_u64(r, "sweep_from", (uint64_t)r->min_regular_rk);
+    }
     if (rc) {
         mdw_rules_abort(r);
         return rc;
@@ -1910,43 +1949,49 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
     *nposts = *nrecords = 0;
     if (r->cutoff == INT64_MIN)
         return 0;
-    /* Posts: per tag, the oldest entries of tag_posts, up to the cutoff. */
+    /*
+    ** Regular posts (see post_regular): records from sweep_from up to
+    ** cutoff + slack, in rkey time order; sweep_from then moves to the
+    ** lowest rkey time of a regular live post left in that range (or the
+    ** bound). Irregular ones have expiry entries, swept below.
+    */
     kvlist old = {0};
+    uint64_t from = 0;
+    MDB_val mv;
+    if (get(r, IX_META, "sweep_from", 10, &mv) == 0 && mv.mv_size == 8)
+        from = mdw_ix_get_be64(mv.mv_data);
+    int64_t bound = r->cutoff < 0 ? 0 : r->cutoff + SWEEP_SLACK_US, kept = bound;
     MDB_cursor *cur;
-    int rc = mdb_cursor_open(r->txn, DBI(IX_TAG_POSTS), &cur);
+    int rc = mdb_cursor_open(r->txn, DBI(IX_RECORDS), &cur);
     if (rc)
         return lmdb_rc(rc, "cursor");
-    uint8_t seek[TAG_POST_KEY] = {0};
-    uint64_t cut = mdw_ix_sk_enc(r->cutoff);
-    for (;;) {
-        MDB_val k = {sizeof seek, seek}, v;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        uint8_t tag[4];
-        if (rc || k.mv_size != sizeof seek)
+    uint8_t seek[MDW_IX_RK] = {0};
+    mdw_ix_put_be64(seek, from);
+    MDB_val k = {sizeof seek, seek}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != MDW_IX_RK)
+            continue;
+        int64_t t = (int64_t)mdw_ix_get_be64(k.mv_data);
+        if (t >= bound)
             break;
-        memcpy(tag, k.mv_data, 4);
-        while (rc == 0 && k.mv_size == sizeof seek && !memcmp(k.mv_data, tag, 4) &&
-               mdw_ix_get_be64((const uint8_t *)k.mv_data + 4) < cut) {
+        const uint8_t *b = v.mv_data;
+        rec c;
+        if (v.mv_size < 2 || b[0] != IX_KIND_POST || b[1] != IX_STATE_LIVE ||
+            rec_decode(&v, NULL, &c))
+            continue;
+        if (c.p.sk < r->cutoff) {
             if (old.n == old.cap) {
                 old.cap = old.cap ? old.cap * 2 : 64;
                 old.a = xrealloc(old.a, old.cap * sizeof *old.a);
             }
-            old.a[old.n].k = xmemdup((const uint8_t *)k.mv_data + 12, MDW_IX_RK);
+            old.a[old.n].k = xmemdup(k.mv_data, MDW_IX_RK);
             old.a[old.n].kn = MDW_IX_RK;
             old.a[old.n++].v = NULL;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        } else if (post_regular(&c.p, k.mv_data) && t < kept) {
+            kept = t;
         }
-        /* Next tag: tag + 1 (stop after ffffffff). */
-        uint32_t t =
-            (uint32_t)tag[0] << 24 | (uint32_t)tag[1] << 16 | (uint32_t)tag[2] << 8 | tag[3];
-        if (t == UINT32_MAX)
-            break;
-        t++;
-        memset(seek, 0, sizeof seek);
-        seek[0] = (uint8_t)(t >> 24);
-        seek[1] = (uint8_t)(t >> 16);
-        seek[2] = (uint8_t)(t >> 8);
-        seek[3] = (uint8_t)t;
+        rec_free(&c);
     }
     mdb_cursor_close(cur);
     rc = 0;
@@ -1963,11 +2008,13 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
     }
     kvlist_free(&old);
     TRY(rc);
-    /* Tombstones, unseen-post revs, active-account entries past the cutoff. */
+    if ((uint64_t)kept != from)
+        TRY(meta_put_u64(r, "sweep_from", (uint64_t)kept));
+    /* Tombstones, unseen-post revs, irregular posts, active-account entries past the cutoff. */
+    uint64_t cut = mdw_ix_sk_enc(r->cutoff);
     kvlist ex = {0};
     if ((rc = mdb_cursor_open(r->txn, DBI(IX_EXPIRY), &cur)))
         return lmdb_rc(rc, "cursor");
-    MDB_val k, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
          rc == 0 && k.mv_size > 8 && mdw_ix_get_be64(k.mv_data) < cut;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -2004,6 +2051,16 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
                 rc = del(r, IX_RECORDS, h, MDW_IX_RK);
                 (*nrecords)++;
             }
+        } else if (which == IX_EXP_POST && hn == MDW_IX_RK + 1) {
+            post p;
+            if ((rc = post_load(r, h, &p)) == 0 && p.found && p.sk == t) {
+                rc = post_remove(r, h, &p); /* its expiry entry included */
+                if (!rc)
+                    rc = del(r, IX_RECORDS, h, MDW_IX_RK);
+                r->post_delta--;
+                (*nposts)++;
+            }
+            post_free(&p);
         } else if (which == IX_EXP_ACCOUNT && hn == MDW_IX_H &&
                    get(r, IX_ACCOUNTS, h, MDW_IX_H, &val) == 0) {
             mdw_ix_dec d;

@@ -359,6 +359,55 @@ TEST(undecodable_post_record_does_not_stop_the_writer)
     ASSERT(same);
 }
 
+/*
+** Format 4 had tag_posts and no expiry entries for posts: upgraded in place,
+** the writer's first transaction gives a backdated post its expiry entry,
+** and the sweep removes it at its time.
+*/
+TEST(format_4_upgraded_in_place_backdated_post_swept)
+{
+    fx f;
+    ASSERT_OK(fx_open(&f, TEST_TMPDIR()));
+    char curi[URI_MAX], rkey[14], dir[sizeof f.dir];
+    snprintf(dir, sizeof dir, "%s", f.dir);
+    ASSERT_EQ(fx_config(&f, OWNER, TAG, curi, sizeof curi, NULL, NULL), MDW_RULE_APPLIED);
+    fx_rkey(&f, rkey);
+    cJSON *rec = fx_post_record(&f, "#atr_" TAG " backdated");
+    char iso[40];
+    fx_iso(f.t - 3 * DAY_US, iso);
+    cJSON_ReplaceItemInObject(rec, "createdAt", cJSON_CreateString(iso));
+    ASSERT_EQ(fx_run(&f, fx_commit(&f, OWNER, "app.bsky.feed.post", rkey, "create", rec)),
+              MDW_RULE_APPLIED);
+    fx_close(&f);
+    /* Make it look like format 4: no expiry entries for posts, a tag_posts table. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi ex;
+    ASSERT_OK(mdb_env_create(&env));
+    mdb_env_set_maxdbs(env, 32);
+    ASSERT_OK(mdb_env_open(env, dir, 0, 0644));
+    ASSERT_OK(mdb_txn_begin(env, NULL, 0, &txn));
+    ASSERT_OK(mdb_dbi_open(txn, "expiry", 0, &ex));
+    ASSERT_OK(mdb_drop(txn, ex, 0));
+    ASSERT_OK(mdb_txn_commit(txn));
+    mdb_env_close(env);
+    ASSERT_OK(put_meta_format(dir, 4));
+    ASSERT_OK(retired_table(dir, "tag_posts", 1));
+    f.ix = NULL;
+    ASSERT_OK(fx_restart(&f));
+    ASSERT_EQ(retired_table(dir, "tag_posts", 0), 0);
+    uint64_t np = 0, nr = 0;
+    mdw_clock_fake_set(&f.clk, NOW_US + 3 * DAY_US + DAY_US / 24);
+    ASSERT_OK(mdw_rules_begin(f.r));
+    ASSERT_OK(mdw_rules_sweep(f.r, &np, &nr));
+    ASSERT_OK(mdw_rules_commit(f.r, 0));
+    mdw_index_stats st;
+    ASSERT_OK(mdw_index_stats_get(f.ix, &st));
+    fx_close(&f);
+    ASSERT_EQ(np, 1);
+    ASSERT_EQ(st.posts, 0);
+}
+
 /* Format 3 is format 4 plus author_posts: upgraded in place (nothing lost), readable meanwhile. */
 TEST(format_3_upgraded_in_place)
 {
@@ -546,6 +595,7 @@ int main(void)
     RUN(communities_and_stats);
     RUN(format_version_older_cleared_newer_refused);
     RUN(format_3_upgraded_in_place);
+    RUN(format_4_upgraded_in_place_backdated_post_swept);
     RUN(undecodable_post_record_does_not_stop_the_writer);
     RUN(readonly_open_reads_and_cannot_write);
     RUN(backup_is_equal_copy);

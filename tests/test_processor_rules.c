@@ -485,6 +485,65 @@ TEST(retention_removes_old_post)
     fx_close(f);
 }
 
+static uint64_t sweep_now(fx *f, int64_t now)
+{
+    uint64_t np = 0, nr = 0;
+    mdw_clock_fake_set(&f->clk, now);
+    if (mdw_rules_begin(f->r) || mdw_rules_sweep(f->r, &np, &nr) || mdw_rules_commit(f->r, 0))
+        return UINT64_MAX;
+    return np;
+}
+
+static uint64_t live_posts(fx *f)
+{
+    mdw_index_stats st;
+    return mdw_index_stats_get(f->ix, &st) ? UINT64_MAX : st.posts;
+}
+
+/* A post record whose createdAt is `created` and whose rkey is rkey. */
+static int fx_post_at(fx *f, const char *did, const char *rkey, int64_t created, const char *text)
+{
+    cJSON *rec = fx_post_record(f, text);
+    char iso[40];
+    fx_iso(created, iso);
+    cJSON_ReplaceItemInObject(rec, "createdAt", cJSON_CreateString(iso));
+    return fx_run(f, fx_commit(f, did, "app.bsky.feed.post", rkey, "create", rec));
+}
+
+/*
+** Retention walks records in rkey time order (format 5): posts whose sort
+** key is far below their rkey time (a backdated createdAt, a rkey that is
+** not a TID) are swept through expiry entries at their sort key, and a post
+** arriving with a rkey time below where the last sweep stopped is still
+** swept when its time comes.
+*/
+TEST(retention_sweeps_irregular_and_late_posts)
+{
+    FX();
+    char curi[URI_MAX], rkey[14];
+    ASSERT_OK(setup_community(f, curi));
+    ASSERT_EQ(fx_post(f, ALICE, "regular #atr_" TAG, NULL, 0), MDW_RULE_APPLIED); /* sk ~ now-1d */
+    fx_rkey(f, rkey);
+    ASSERT_EQ(fx_post_at(f, ALICE, rkey, f->t - 3 * DAY_US, "backdated #atr_" TAG),
+              MDW_RULE_APPLIED); /* sk = now-4d, rkey time now-1d */
+    ASSERT_EQ(fx_post_at(f, ALICE, "self", f->t, "no tid #atr_" TAG), MDW_RULE_APPLIED);
+    ASSERT_EQ(live_posts(f), 3);
+    ASSERT_EQ(sweep_now(f, NOW_US), 0);
+    /* After that sweep: a post whose rkey time is just above the cutoff, below where it stopped. */
+    int64_t late = NOW_US - RETENTION_US + DAY_US / 48; /* cutoff + 30 min */
+    fx_tid(late, 5, rkey);
+    ASSERT_EQ(fx_post_at(f, ALICE, rkey, late, "late #atr_" TAG), MDW_RULE_APPLIED);
+    ASSERT_EQ(live_posts(f), 4);
+    ASSERT_EQ(sweep_now(f, NOW_US + DAY_US / 24), 1); /* an hour later: the late one */
+    ASSERT_EQ(live_posts(f), 3);
+    ASSERT_EQ(sweep_now(f, NOW_US + 3 * DAY_US + DAY_US / 24), 1); /* the backdated one */
+    ASSERT_EQ(live_posts(f), 2);
+    ASSERT_EQ(sweep_now(f, NOW_US + 5 * DAY_US), 0);
+    ASSERT_EQ(sweep_now(f, NOW_US + 6 * DAY_US + DAY_US / 12), 2); /* regular and no-tid */
+    ASSERT_EQ(live_posts(f), 0);
+    fx_close(f);
+}
+
 TEST(config_hashtag_change_refused)
 {
     FX();
@@ -721,5 +780,6 @@ int main(void)
     RUN(aborted_transaction_keeps_author_posts);
     RUN(lookup_filters_built_after_restart);
     RUN(config_uri_lookups_follow_config_changes);
+    RUN(retention_sweeps_irregular_and_late_posts);
     return TEST_REPORT();
 }

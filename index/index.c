@@ -373,11 +373,27 @@ static int write_format(mdw_index *ix, MDB_txn *txn)
     return mdw_err_from_lmdb(mdb_put(txn, ix->dbi[IX_META], &k, &v, 0));
 }
 
+/* Drops the tables older formats had and this one does not (those that exist). */
+static int drop_retired(MDB_txn *txn)
+{
+    for (size_t i = 0; i < N_RETIRED; i++) {
+        MDB_dbi d;
+        int r = mdb_dbi_open(txn, retired_tables[i], 0, &d);
+        if (r == 0)
+            r = mdb_drop(txn, d, 1);
+        if (r && r != MDB_NOTFOUND)
+            return mdw_err_from_lmdb(r);
+    }
+    return 0;
+}
+
 /*
 ** An index of an older format is cleared, not migrated: its content is a
 ** function of records we no longer have, so the honest path is an empty
-** index and `meadow rebuild` (logged). A newer format is refused: this
-** binary cannot know what it means.
+** index and `meadow rebuild` (logged). Formats 3 and 4 are the exception:
+** they differ from this one only by tables since dropped, so dropping them
+** is the whole upgrade. A newer format is refused: this binary cannot know
+** what it means.
 */
 static int check_format(mdw_index *ix, MDB_txn *txn)
 {
@@ -397,14 +413,8 @@ static int check_format(mdw_index *ix, MDB_txn *txn)
         */
         if (ix->readonly)
             return 0;
-        for (size_t i = 0; i < N_RETIRED; i++) {
-            MDB_dbi d;
-            int r = mdb_dbi_open(txn, retired_tables[i], 0, &d);
-            if (r == 0)
-                r = mdb_drop(txn, d, 1);
-            if (r && r != MDB_NOTFOUND)
-                return mdw_err_from_lmdb(r);
-        }
+        if ((rc = drop_retired(txn)))
+            return rc;
         mdw_info("index", "index format upgraded in place", "from=%lld to=%d", (long long)fmt,
                  MDW_IX_FORMAT);
         return write_format(ix, txn);
@@ -433,14 +443,8 @@ static int check_format(mdw_index *ix, MDB_txn *txn)
             if (r)
                 return mdw_err_from_lmdb(r);
         }
-        for (size_t i = 0; i < N_RETIRED; i++) {
-            MDB_dbi d;
-            int r = mdb_dbi_open(txn, retired_tables[i], 0, &d);
-            if (r == 0)
-                r = mdb_drop(txn, d, 1);
-            if (r && r != MDB_NOTFOUND)
-                return mdw_err_from_lmdb(r);
-        }
+        if ((rc = drop_retired(txn)))
+            return rc;
     }
     return write_format(ix, txn);
 }

@@ -189,28 +189,27 @@ static int del(mdw_authors *a, const uint8_t ah[MDW_IX_H], const mdw_author_post
     return 1;
 }
 
-static void entry(mdw_author_post *e, const uint8_t tag[MDW_IX_TAG], const uint8_t rk[MDW_IX_RK])
+/* Adds (J_ADD) or removes (J_DEL) (ah, tag, rk), journalling it when the set changed. */
+static void change(mdw_authors *a, uint8_t op, const uint8_t ah[MDW_IX_H],
+                   const uint8_t tag[MDW_IX_TAG], const uint8_t rk[MDW_IX_RK])
 {
-    memcpy(e->tag, tag, MDW_IX_TAG);
-    memcpy(e->rk, rk, MDW_IX_RK);
+    mdw_author_post e;
+    memcpy(e.tag, tag, MDW_IX_TAG);
+    memcpy(e.rk, rk, MDW_IX_RK);
+    if (op == J_ADD ? add(a, ah, &e) : del(a, ah, &e))
+        journal(a, op, ah, &e);
 }
 
 void mdw_authors_add(mdw_authors *a, const uint8_t ah[MDW_IX_H], const uint8_t tag[MDW_IX_TAG],
                      const uint8_t rk[MDW_IX_RK])
 {
-    mdw_author_post e;
-    entry(&e, tag, rk);
-    if (add(a, ah, &e))
-        journal(a, J_ADD, ah, &e);
+    change(a, J_ADD, ah, tag, rk);
 }
 
 void mdw_authors_del(mdw_authors *a, const uint8_t ah[MDW_IX_H], const uint8_t tag[MDW_IX_TAG],
                      const uint8_t rk[MDW_IX_RK])
 {
-    mdw_author_post e;
-    entry(&e, tag, rk);
-    if (del(a, ah, &e))
-        journal(a, J_DEL, ah, &e);
+    change(a, J_DEL, ah, tag, rk);
 }
 
 size_t mdw_authors_list(const mdw_authors *a, const uint8_t ah[MDW_IX_H], const uint8_t *tag,

@@ -920,12 +920,15 @@ static int post_remove(mdw_rules *r, const uint8_t rk[MDW_IX_RK], const post *p)
     return post_index(r, rk, p, 0);
 }
 
-/* Membership of did in c recomputed; its posts follow when it changed. */
-static int member_reeval(mdw_rules *r, const comm *c, const char *did)
+/* Membership of did in c recomputed; its posts follow when it changed. dh: H(did), or NULL. */
+static int member_reeval(mdw_rules *r, const comm *c, const char *did, const uint8_t *dh_in)
 {
     int m, has;
     uint8_t dh[MDW_IX_H];
-    mdw_ix_hash_str(did, dh);
+    if (dh_in)
+        memcpy(dh, dh_in, MDW_IX_H);
+    else
+        mdw_ix_hash_str(did, dh);
     TRY(is_member(r, c, did, dh, &m));
     TRY(members_has(r, c->ck, did, dh, &has));
     if (m == has)
@@ -1087,12 +1090,12 @@ static int community_rebuild(mdw_rules *r, const char *owner, const uint8_t tag[
     memcpy(c.tag, tag, 4);
     /* Candidates: the owner, moderators, and every DID with a membership naming this config. */
     if (!rc)
-        rc = member_reeval(r, &c, owner);
+        rc = member_reeval(r, &c, owner, NULL);
     const cJSON *e;
     cJSON_ArrayForEach(e, as_array(mods))
     {
         if (!rc && cJSON_IsString(e))
-            rc = member_reeval(r, &c, e->valuestring);
+            rc = member_reeval(r, &c, e->valuestring, NULL);
     }
     cJSON_Delete(cfg);
     if (!rc) {
@@ -1106,7 +1109,7 @@ static int community_rebuild(mdw_rules *r, const char *owner, const uint8_t tag[
                 if (d.err)
                     continue;
                 char *did = mdw_ix_str_dup(ds);
-                rc = member_reeval(r, &c, did);
+                rc = member_reeval(r, &c, did, NULL);
                 free(did);
             }
             kvlist_free(&l);
@@ -1361,11 +1364,12 @@ static int apply_config(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res
 
 /* ---- memberships and moderation ---- */
 
-static int reeval_curi_member(mdw_rules *r, const char *curi, const char *did)
+static int reeval_curi_member(mdw_rules *r, const char *curi, const char *did,
+                              const uint8_t dh[MDW_IX_H])
 {
     comm c;
     TRY(comm_by_curi(r, curi, &c));
-    int rc = c.found ? member_reeval(r, &c, did) : 0;
+    int rc = c.found ? member_reeval(r, &c, did, dh) : 0;
     comm_free(&c);
     return rc;
 }
@@ -1422,9 +1426,9 @@ static int apply_membership(mdw_rules *r, const mdw_event *ev, mdw_rules_result 
         rc = rec_store(r, rk, ev->uri, &c, IX_KIND_MEMBERSHIP, curi ? IX_STATE_LIVE : IX_STATE_TOMB,
                        ev->time_us, ev->rev, curi, NULL, NULL);
     if (!rc && old_curi)
-        rc = reeval_curi_member(r, old_curi, ev->did);
+        rc = reeval_curi_member(r, old_curi, ev->did, dh);
     if (!rc && curi && !str_eq(curi, old_curi))
-        rc = reeval_curi_member(r, curi, ev->did);
+        rc = reeval_curi_member(r, curi, ev->did, dh);
     rec_free(&c);
     TRY(rc);
     return applied(res, curi ? "membership" : "membership_deleted");
@@ -1436,7 +1440,7 @@ static int target_reeval(mdw_rules *r, const char *curi, const char *tkey)
     TRY(comm_by_curi(r, curi, &c));
     int rc = 0;
     if (c.found && tkey[0] == 'u') {
-        rc = member_reeval(r, &c, tkey + 2);
+        rc = member_reeval(r, &c, tkey + 2, NULL);
     } else if (c.found) {
         uint8_t prk[MDW_IX_RK];
         mdw_ix_rec_key(tkey + 2, prk);
@@ -1740,14 +1744,7 @@ int mdw_rules_new(mdw_rules **out, mdw_index *ix, mdw_clock *clock, int64_t rete
     r->retention_us = retention_us;
     int rc = mdw_tagger_new(&r->tagger);
     if (rc) {
-        mdw_authors_free(r->authors);
-        mdw_keyset_free(r->mod_targets);
-        mdw_keyset_free(r->hidden_accounts);
-        mdw_keyset_free(r->members);
-        mdw_keyset_free(r->roles);
-        free(r->cc);
-        free(r->tc);
-        free(r);
+        mdw_rules_free(r);
         return rc;
     }
     *out = r;

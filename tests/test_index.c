@@ -254,23 +254,33 @@ TEST(communities_and_stats)
     fx_close(&f);
 }
 
+/* The index's environment opened behind Meadow's back, with a write transaction begun. */
+static int raw_begin(const char *dir, MDB_env **env, MDB_txn **txn)
+{
+    int rc = mdb_env_create(env);
+    if (rc)
+        return rc;
+    mdb_env_set_maxdbs(*env, 32);
+    if ((rc = mdb_env_open(*env, dir, 0, 0644)) || (rc = mdb_txn_begin(*env, NULL, 0, txn)))
+        mdb_env_close(*env);
+    return rc;
+}
+
 static int put_meta_format(const char *dir, int64_t fmt)
 {
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 32);
-    int rc = mdb_env_open(env, dir, 0, 0644);
-    if (!rc)
-        rc = mdb_txn_begin(env, NULL, 0, &txn);
-    if (!rc && !(rc = mdb_dbi_open(txn, "meta", 0, &dbi))) {
+    int rc = raw_begin(dir, &env, &txn);
+    if (rc)
+        return rc;
+    if (!(rc = mdb_dbi_open(txn, "meta", 0, &dbi))) {
         uint8_t b[8];
         mdw_ix_put_be64(b, (uint64_t)fmt);
         MDB_val k = {6, (void *)"format"}, v = {8, b};
         rc = mdb_put(txn, dbi, &k, &v, 0);
-        rc = rc ? rc : mdb_txn_commit(txn);
     }
+    rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
     mdb_env_close(env);
     return rc;
 }
@@ -282,19 +292,15 @@ static int retired_table(const char *dir, const char *name, int plant)
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
-    mdb_env_create(&env);
-    mdb_env_set_maxdbs(env, 32);
-    int rc = mdb_env_open(env, dir, 0, 0644);
-    if (!rc)
-        rc = mdb_txn_begin(env, NULL, 0, &txn);
-    if (!rc) {
-        rc = mdb_dbi_open(txn, name, plant ? MDB_CREATE : 0, &dbi);
-        if (!rc && plant) {
-            MDB_val k = {4, (void *)"post"}, v = {1, (void *)"x"};
-            rc = mdb_put(txn, dbi, &k, &v, 0);
-        }
-        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    int rc = raw_begin(dir, &env, &txn);
+    if (rc)
+        return plant ? rc : 0;
+    rc = mdb_dbi_open(txn, name, plant ? MDB_CREATE : 0, &dbi);
+    if (!rc && plant) {
+        MDB_val k = {4, (void *)"post"}, v = {1, (void *)"x"};
+        rc = mdb_put(txn, dbi, &k, &v, 0);
     }
+    rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
     mdb_env_close(env);
     return plant ? rc : rc == 0;
 }
@@ -383,10 +389,7 @@ TEST(format_4_upgraded_in_place_backdated_post_swept)
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi ex;
-    ASSERT_OK(mdb_env_create(&env));
-    mdb_env_set_maxdbs(env, 32);
-    ASSERT_OK(mdb_env_open(env, dir, 0, 0644));
-    ASSERT_OK(mdb_txn_begin(env, NULL, 0, &txn));
+    ASSERT_OK(raw_begin(dir, &env, &txn));
     ASSERT_OK(mdb_dbi_open(txn, "expiry", 0, &ex));
     ASSERT_OK(mdb_drop(txn, ex, 0));
     ASSERT_OK(mdb_txn_commit(txn));

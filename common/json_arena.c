@@ -10,7 +10,8 @@
 #include "common/mem.h"
 #include "common/banned.h"
 
-#define CHUNK_BYTES (64 * 1024) /* holds the tree of a ~5 KB event; bigger ones add chunks */
+#define CHUNK_BYTES    (64 * 1024) /* holds the tree of a ~5 KB event; bigger ones add chunks */
+#define KEEP_MAX_BYTES (8 * 1024 * 1024) /* most a reset keeps (in one chunk) */
 
 typedef struct chunk {
     struct chunk *next;
@@ -110,11 +111,20 @@ cJSON *mdw_json_arena_parse(mdw_json_arena *a, const char *data, size_t len, con
 
 void mdw_json_arena_reset(mdw_json_arena *a)
 {
-    while (a->head->next) { /* keep only the first chunk */
-        chunk *c = a->head;
-        a->head = c->next;
-        a->bytes -= c->size;
-        free(c);
+    if (a->head->next) {
+        /*
+        ** Several chunks: the arena holds more than one tree at a time (the
+        ** processor's decoder keeps a claim's worth). Keep one chunk of the
+        ** size used, so the next fill of the same size allocates nothing;
+        ** past KEEP_MAX_BYTES (a run of huge events) keep only CHUNK_BYTES.
+        */
+        size_t keep = a->bytes <= KEEP_MAX_BYTES ? a->bytes : CHUNK_BYTES;
+        for (chunk *c = a->head, *next; c; c = next) {
+            next = c->next;
+            free(c);
+        }
+        a->head = chunk_new(keep, NULL);
+        a->bytes = keep;
     }
     a->head->used = 0;
 }

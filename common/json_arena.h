@@ -17,8 +17,10 @@
 **
 ** Rules for a tree from the arena: never cJSON_Delete() it or detach,
 ** replace or add items (an item added later would be malloc'd and leak);
-** read it, then reset the arena. One arena per thread, one tree per arena
-** at a time; the arena grows as needed (chunks) and keeps its first chunk.
+** read it, then reset the arena. An arena is used by one thread at a time
+** and may hold many trees (all forgotten by the reset); it grows as needed
+** (chunks), and a reset keeps one chunk of the size it had grown to (up to
+** 8 MiB), so refilling it with as much allocates nothing.
 */
 #ifndef MDW_COMMON_JSON_ARENA_H
 #define MDW_COMMON_JSON_ARENA_H

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "index/index_impl.h"
+#include "lexicon/lexicon.h"
 #include "processor/event.h"
 #include "common/banned.h"
 
@@ -134,11 +135,21 @@ int mdw_event_parse_in(mdw_event *ev, mdw_json_arena *arena, const char *data, s
     return 0;
 }
 
+int mdw_event_parse_shared(mdw_event *ev, mdw_json_arena *arena, const char *data, size_t len,
+                           char *err, size_t errlen)
+{
+    int rc = mdw_event_parse_in(ev, arena, data, len, err, errlen);
+    ev->shared_arena = 1;
+    return rc;
+}
+
 void mdw_event_release(mdw_event *ev)
 {
     if (!ev)
         return;
-    if (ev->arena)
+    if (ev->shared_arena)
+        ; /* the caller resets the arena */
+    else if (ev->arena)
         mdw_json_arena_reset(ev->arena);
     else
         cJSON_Delete(ev->root);
@@ -251,4 +262,28 @@ size_t mdw_tagger_extract(mdw_tagger *t, const cJSON *record, uint8_t tags[MDW_M
     const cJSON *e;
     cJSON_ArrayForEach(e, as_array(arr)) n = add_exact(tags, n, e);
     return n;
+}
+
+/* ---- derived fields ---- */
+
+_Static_assert(sizeof((mdw_event *)0)->did_hash == MDW_IX_H, "did_hash is H(did)");
+_Static_assert(sizeof((mdw_event *)0)->rec_key == MDW_IX_RK, "rec_key is a records key");
+
+void mdw_event_prepare(mdw_event *ev, mdw_tagger *t)
+{
+    mdw_ix_hash_str(ev->did, ev->did_hash);
+    ev->ntags = 0;
+    ev->created_rc = ev->rkey_time_rc = MDW_EINVALID;
+    if (ev->kind == MDW_EV_COMMIT) {
+        mdw_ix_rec_key(ev->uri, ev->rec_key);
+        ev->rkey_time_rc = mdw_ix_tid_time(ev->rkey, strlen(ev->rkey), &ev->rkey_time_us);
+        /* createdAt exactly as the lexicon validator accepts it (a valid record has an instant) */
+        const cJSON *c =
+            ev->record ? cJSON_GetObjectItemCaseSensitive(ev->record, "createdAt") : NULL;
+        if (cJSON_IsString(c))
+            ev->created_rc = mdw_lexicon_parse_datetime(c->valuestring, &ev->created_us);
+        if (ev->record && !strcmp(ev->collection, "app.bsky.feed.post"))
+            ev->ntags = mdw_tagger_extract(t, ev->record, ev->tags);
+    }
+    ev->prepared = 1;
 }

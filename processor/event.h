@@ -45,6 +45,21 @@ typedef struct mdw_event {
     int64_t seq;        /* account seq (0 when absent) */
     cJSON *root;
     mdw_json_arena *arena; /* the tree's arena, or NULL when it is malloc'd */
+    int shared_arena;      /* other events' trees share the arena: release leaves it */
+    /*
+    ** Derived by mdw_event_prepare() (pure: run on any thread, e.g. the
+    ** processor's decoder, before the rules see the event; the rules derive
+    ** them themselves when prepared is 0).
+    */
+    int prepared;
+    uint8_t did_hash[16];               /* H(did): MDW_IX_H bytes */
+    uint8_t rec_key[24];                /* commits: the records key of uri (MDW_IX_RK) */
+    size_t ntags;                       /* post create/update: community hashtag ids */
+    uint8_t tags[MDW_MAX_POST_TAGS][4]; /* ... in the record, as mdw_tagger_extract */
+    int created_rc;                     /* record's createdAt: 0 and created_us, or an error */
+    int64_t created_us;
+    int rkey_time_rc; /* rkey as a TID: 0 and rkey_time_us (its time), or an error */
+    int64_t rkey_time_us;
 } mdw_event;
 
 int mdw_event_parse(mdw_event *ev, const char *data, size_t len, char *err, size_t errlen);
@@ -55,6 +70,14 @@ int mdw_event_parse(mdw_event *ev, const char *data, size_t len, char *err, size
 */
 int mdw_event_parse_in(mdw_event *ev, mdw_json_arena *arena, const char *data, size_t len,
                        char *err, size_t errlen);
+/*
+** The same, but the arena holds the trees of many events at a time (the
+** processor's decoder fills one per claimed chunk): releasing the event
+** frees only what it owns; the caller resets the arena once every event
+** parsed into it is released.
+*/
+int mdw_event_parse_shared(mdw_event *ev, mdw_json_arena *arena, const char *data, size_t len,
+                           char *err, size_t errlen);
 void mdw_event_release(mdw_event *ev);
 
 typedef struct mdw_tagger mdw_tagger;
@@ -66,5 +89,8 @@ void mdw_tagger_free(mdw_tagger *t);
 ** (at most MDW_MAX_POST_TAGS).
 */
 size_t mdw_tagger_extract(mdw_tagger *t, const cJSON *record, uint8_t tags[MDW_MAX_POST_TAGS][4]);
+
+/* Fills the event's derived fields (above) with t, this thread's tagger. */
+void mdw_event_prepare(mdw_event *ev, mdw_tagger *t);
 
 #endif

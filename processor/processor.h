@@ -17,6 +17,12 @@
 ** it is released by close (or by the kernel when the process dies).
 ** Retention is swept at open and every sweep_interval.
 **
+** Decoding runs on a second thread: while the step applies one claimed
+** chunk of events, the decoder claims and decodes the next (parse, lexicon,
+** hashes, hashtags: everything that does not read the index), so a busy
+** processor uses up to two cores. The index sees the same events in the same
+** order either way.
+**
 ** Threading: one processor handle is driven by one thread (its own, after
 ** mdw_processor_start, or the caller's in mdw_processor_run/step). The
 ** index and queue handles may be shared with other threads (feedgen reads,
@@ -45,6 +51,7 @@ typedef struct mdw_processor_cfg {
     size_t batch;              /* events claimed per index transaction */
     const mdw_lexicon *lex;    /* NULL: the built-in documents are loaded (and owned) */
     int wait_max_ms;           /* longest queue wait (0 = 1000): bounds cross-process latency */
+    int decode_inline;         /* 1: no decoder thread (tests compare the two) */
 } mdw_processor_cfg;
 
 /* Fills cfg from the settings (data, retention_days, sweep_interval_s, process_batch). */

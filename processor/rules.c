@@ -1265,16 +1265,15 @@ static int parse_hashtag(const cJSON *record, uint8_t tag[4])
 }
 
 /* createdAt exactly as the lexicon validator accepted it (so every valid record has an instant). */
-static int parse_created(const cJSON *record, int64_t *t)
+static int parse_created(const mdw_event *ev, int64_t *t)
 {
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(record, "createdAt");
-    return cJSON_IsString(c) ? mdw_lexicon_parse_datetime(c->valuestring, t) : MDW_EINVALID;
+    *t = ev->created_us;
+    return ev->created_rc;
 }
 
 static int apply_config(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 {
-    uint8_t rk[MDW_IX_RK];
-    mdw_ix_rec_key(ev->uri, rk);
+    const uint8_t *rk = ev->rec_key;
     const uint8_t *h = rk + 8; /* H(uri) */
     rec c;
     int rc = rec_load(r, rk, ev->uri, &c);
@@ -1315,7 +1314,7 @@ static int apply_config(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res
         rec_free(&c);
         return refuse(res, "app_rule");
     }
-    if (parse_created(ev->record, &created)) {
+    if (parse_created(ev, &created)) {
         rec_free(&c);
         return refuse(res, "bad_datetime");
     }
@@ -1376,10 +1375,8 @@ static int reeval_curi_member(mdw_rules *r, const char *curi, const char *did,
 
 static int apply_membership(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 {
-    uint8_t rk[MDW_IX_RK], dh[MDW_IX_H];
-    mdw_ix_rec_key(ev->uri, rk);
+    const uint8_t *rk = ev->rec_key, *dh = ev->did_hash;
     const uint8_t *h = rk + 8; /* H(uri) */
-    mdw_ix_hash_str(ev->did, dh);
     rec c;
     int rc = rec_load(r, rk, ev->uri, &c);
     if (rc == 1)
@@ -1455,8 +1452,7 @@ static int target_reeval(mdw_rules *r, const char *curi, const char *tkey)
 
 static int apply_action(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 {
-    uint8_t rk[MDW_IX_RK];
-    mdw_ix_rec_key(ev->uri, rk);
+    const uint8_t *rk = ev->rec_key;
     const uint8_t *h = rk + 8; /* H(uri) */
     char *tkey = NULL;
     const char *curi = NULL;
@@ -1483,7 +1479,7 @@ static int apply_action(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res
             tkey = xasprintf("u:%s", td->valuestring);
         else
             return refuse(res, "bad_target");
-        if (parse_created(ev->record, &created)) {
+        if (parse_created(ev, &created)) {
             free(tkey);
             return refuse(res, "bad_datetime");
         }
@@ -1545,20 +1541,19 @@ static int64_t post_sortkey(const mdw_event *ev, int64_t first_seen, int64_t *cr
 {
     int64_t sk = first_seen, t;
     *created = 0;
-    if (parse_created(ev->record, &t) == 0) {
+    if (parse_created(ev, &t) == 0) {
         *created = t;
         if (t < sk)
             sk = t;
     }
-    if (mdw_ix_tid_time(ev->rkey, strlen(ev->rkey), &t) == 0 && t < sk)
-        sk = t;
+    if (ev->rkey_time_rc == 0 && ev->rkey_time_us < sk)
+        sk = ev->rkey_time_us;
     return sk;
 }
 
 static int apply_post(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 {
-    uint8_t rk[MDW_IX_RK];
-    mdw_ix_rec_key(ev->uri, rk);
+    const uint8_t *rk = ev->rec_key;
     rec c;
     int rc = rec_load(r, rk, ev->uri, &c);
     if (rc == 1)
@@ -1602,7 +1597,8 @@ static int apply_post(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
     } else {
         post p = {0};
         p.found = 1;
-        p.ntags = mdw_tagger_extract(r->tagger, ev->record, p.tags);
+        p.ntags = ev->ntags;
+        memcpy(p.tags, ev->tags, sizeof p.tags);
         p.sk = post_sortkey(ev, first, &p.created);
         if (p.ntags == 0 || p.sk < r->cutoff) {
             if (old->found)
@@ -1613,7 +1609,7 @@ static int apply_post(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
             why = p.ntags == 0 ? "post_untagged" : "post_expired";
         } else {
             p.author = (char *)ev->did;
-            mdw_ix_hash_str(p.author, p.ah);
+            memcpy(p.ah, ev->did_hash, MDW_IX_H);
             p.uri = ev->uri;
             p.cid = (char *)(ev->cid ? ev->cid : "");
             if (old->found)
@@ -1643,8 +1639,7 @@ static int is_hiding_status(const char *s)
 
 static int apply_account(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 {
-    uint8_t dh[MDW_IX_H];
-    mdw_ix_hash_str(ev->did, dh);
+    const uint8_t *dh = ev->did_hash;
     int64_t seq = ev->seq ? ev->seq : ev->time_us;
     int64_t t = ev->time_us > 0 ? ev->time_us : r->now;
     int vis = ev->active || !is_hiding_status(ev->status);
@@ -1710,6 +1705,12 @@ static int apply_account(mdw_rules *r, const mdw_event *ev, mdw_rules_result *re
 
 int mdw_rules_apply(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res)
 {
+    mdw_event own;
+    if (!ev->prepared) {
+        own = *ev;
+        mdw_event_prepare(&own, r->tagger);
+        ev = &own;
+    }
     res->outcome = MDW_RULE_SKIPPED;
     res->reason = "other_kind";
     if (ev->kind == MDW_EV_ACCOUNT)

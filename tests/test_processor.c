@@ -14,6 +14,7 @@
 #include "tests/test.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "index/index_impl.h"
 #include "processor/processor.h"
 #include "queue/queue.h"
 #include "tests/test_processor_helpers.h"
@@ -503,6 +504,267 @@ TEST(batch_spans_several_claims_one_transaction)
     pfx_close(&x);
 }
 
+/* A mixed history (about 1,500 events) captured as JSON, for runs of the whole processor. */
+static void mixed_history(fx *f, char ***out, size_t *nout)
+{
+    f->capturing = 1;
+    char c1[URI_MAX], c2[URI_MAX], u[URI_MAX];
+    const char *who[] = {ALICE, BOB, CAROL, MALLORY};
+    fx_config(f, OWNER, TAG, c1, sizeof c1, NULL, NULL);
+    fx_config(f, OWNER2, TAG2, c2, sizeof c2, NULL, NULL);
+    for (int i = 0; i < 3; i++)
+        fx_join(f, who[i], c1, "member", 1, NULL, 0);
+    fx_join(f, CAROL, c2, "member", 1, NULL, 0);
+    for (int i = 0; i < 1400; i++) {
+        const char *did = who[i % 4];
+        if (i % 7 == 0)
+            fx_post(f, did, "no community tag here", NULL, 0);
+        else if (i % 5 == 0)
+            fx_post(f, did, "both #atr_" TAG " #atr_" TAG2, u, sizeof u);
+        else
+            fx_post(f, did, "hello #atr_" TAG, u, sizeof u);
+        if (i % 97 == 0)
+            fx_delete(f, u);
+        if (i % 131 == 0)
+            fx_mod(f, OWNER, c1, "hide_post", u, NULL, 0);
+        if (i % 400 == 0) /* malformed and invalid events among them */
+            fx_run(f, xstrdup("{\"did\":\"did:plc:x\",\"kind\":\"commit\",\"commit\":{"));
+        if (i == 700)
+            fx_join(f, ALICE, c1, "member", 0, NULL, 0);
+        if (i == 900)
+            fx_run(f, fx_account_json(f, BOB, 0, "deactivated", 0));
+    }
+    *out = f->cap;
+    *nout = f->ncap;
+    f->cap = NULL;
+    f->ncap = f->capcap = 0;
+    f->capturing = 0;
+}
+
+/* Processes the events through queue and processor in dir; returns the index dump. */
+static char *process_into(const char *dir, char **ev, size_t n, size_t batch, int inline_,
+                          mdw_processor_stats *st)
+{
+    pfx x;
+    mkdir(dir, 0755);
+    if (pfx_open(&x, dir))
+        return xstrdup("OPEN FAILED");
+    x.f.capturing = 1;
+    for (size_t i = 0; i < n; i++)
+        fx_run(&x.f, xstrdup(ev[i]));
+    char *d = NULL;
+    x.cfg.batch = batch;
+    x.cfg.decode_inline = inline_;
+    if (pfx_flush(&x) || mdw_processor_open(&x.p, &x.cfg, x.q, x.f.ix, &x.f.clk) || pfx_drain(&x))
+        d = xstrdup("PROCESS FAILED");
+    else if (mdw_queue_depth(x.q) != 0)
+        d = xstrdup("QUEUE NOT DRAINED");
+    else
+        d = fx_dump(x.f.ix, MDW_INDEX_DUMP_RECORDS);
+    if (x.p)
+        mdw_processor_stats_get(x.p, st);
+    pfx_close(&x);
+    return d;
+}
+
+/*
+** The decoder thread and its ring of chunks change where events are
+** decoded, not what the index becomes: the same history gives the dump of
+** the rules applied event by event, with the decoder inline and with the
+** thread at batch sizes below, at and above a claim (512) and the ring of
+** decoded chunks (4 x 512), with the same counts.
+*/
+TEST(decoder_thread_same_index_as_inline)
+{
+    const char *tmp = TEST_TMPDIR();
+    fx f;
+    ASSERT_OK(fx_open(&f, tmp));
+    char **ev;
+    size_t n;
+    mixed_history(&f, &ev, &n);
+    fx_close(&f);
+    ASSERT(n > 1400);
+    /* The reference: every event given to the rules one by one, no queue, no processor. */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/rules", tmp);
+    mkdir(dir, 0755);
+    ASSERT_OK(fx_open(&f, dir));
+    for (size_t i = 0; i < n; i++)
+        fx_apply_json(&f, ev[i]);
+    char *R = fx_dump(f.ix, MDW_INDEX_DUMP_RECORDS);
+    fx_close(&f);
+    snprintf(dir, sizeof dir, "%s/inline", tmp);
+    mdw_processor_stats a, b;
+    char *A = process_into(dir, ev, n, 64, 1, &a);
+    ASSERT(strstr(A, "\n  post ") != NULL);
+    ASSERT(strcmp(A, R) == 0); /* (not ASSERT_STREQ: the dumps are ~600 KB) */
+    free(R);
+    ASSERT_EQ(a.dead, 4);
+    ASSERT(a.applied > 1400);
+    const size_t batches[] = {1, 64, 700, 3000};
+    for (size_t i = 0; i < sizeof batches / sizeof batches[0]; i++) {
+        snprintf(dir, sizeof dir, "%s/thread%zu", tmp, batches[i]);
+        char *B = process_into(dir, ev, n, batches[i], 0, &b);
+        if (strcmp(A, B) != 0)
+            fprintf(stderr, "  batch %zu: dumps differ\n", batches[i]);
+        ASSERT(strcmp(A, B) == 0);
+        ASSERT_EQ(b.applied, a.applied);
+        ASSERT_EQ(b.noop, a.noop);
+        ASSERT_EQ(b.refused, a.refused);
+        ASSERT_EQ(b.skipped, a.skipped);
+        ASSERT_EQ(b.dead, a.dead);
+        free(B);
+    }
+    free(A);
+    for (size_t i = 0; i < n; i++)
+        free(ev[i]);
+    free(ev);
+}
+
+/*
+** Chunks the decoder claimed ahead are only claimed, not acked: a processor
+** closed after one step of a full batch, or one whose index fills up in the
+** middle of the stream (every later step fails), loses nothing and applies
+** nothing twice.
+*/
+TEST(chunks_decoded_ahead_lose_nothing)
+{
+    pfx x;
+    const char *tmp = TEST_TMPDIR();
+    ASSERT_OK(pfx_open(&x, tmp));
+    fx *f = &x.f;
+    f->capturing = 1;
+    char curi[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    for (int i = 0; i < 3000; i++)
+        fx_post(f, OWNER, "a post long enough to fill pages quickly #atr_" TAG, NULL, 0);
+    ASSERT_OK(pfx_flush(&x));
+    /* Closed with up to four chunks decoded ahead of the step. */
+    x.cfg.batch = 200;
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    size_t n;
+    ASSERT_OK(mdw_processor_step(x.p, &n));
+    ASSERT_EQ(n, 200);
+    mdw_processor_close(x.p);
+    x.p = NULL;
+    ASSERT_EQ(mdw_queue_depth(x.q), 2801);
+    /* An index that fills up mid-stream, with chunks decoded ahead of each failed batch. */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/small", tmp);
+    mdw_index *small = NULL;
+    mdw_index_opts o = {0};
+    o.nosync = 1;
+    o.map_bytes = 512u << 10;
+    o.clock = &f->clk;
+    ASSERT_OK(mdw_index_open(&small, dir, &o));
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, small, &f->clk));
+    int rc = 0, steps = 0;
+    while (steps < 100 && (rc = mdw_processor_step(x.p, &n)) == 0 && n)
+        steps++;
+    ASSERT_EQ(rc, MDW_EFULL);
+    ASSERT(steps >= 1); /* some batches committed before the map filled */
+    size_t depth = mdw_queue_depth(x.q);
+    ASSERT(depth < 2801 && depth > 0);
+    ASSERT_EQ(mdw_processor_step(x.p, &n), MDW_EFULL); /* again from the queue's head */
+    ASSERT_EQ(mdw_queue_depth(x.q), depth);
+    dead_seen d = {0};
+    ASSERT_OK(mdw_queue_dead_list(x.q, on_dead, &d));
+    ASSERT_EQ(d.n, 0);
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    uint64_t applied = st.applied;
+    mdw_processor_close(x.p);
+    x.p = NULL;
+    mdw_index_close(small);
+    o.map_bytes = 64u << 20;
+    ASSERT_OK(mdw_index_open(&small, dir, &o));
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, small, &f->clk));
+    ASSERT_OK(pfx_drain(&x));
+    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(applied + st.applied + st.replayed, 2801); /* each event once */
+    mdw_index_stats is;
+    ASSERT_OK(mdw_index_stats_get(small, &is));
+    ASSERT_EQ(is.posts, 2801); /* the config and 199 posts went to the first index */
+    mdw_processor_close(x.p);
+    x.p = NULL;
+    mdw_index_close(small);
+    pfx_close(&x);
+}
+
+/*
+** Swaps the value under uri's records key with *saved (a value no decoder
+** accepts the first time): called twice, it damages the record, then puts
+** it back.
+*/
+static int swap_record(mdw_index *ix, const char *uri, mdw_buf *saved)
+{
+    uint8_t key[MDW_IX_RK], junk[5] = {IX_KIND_POST, IX_STATE_LIVE, 0xff, 0xff, 0xff};
+    mdw_ix_rec_key(uri, key);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(ix->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {sizeof key, key}, old;
+    if (!(rc = mdb_get(txn, ix->dbi[IX_RECORDS], &k, &old))) {
+        mdw_buf prev;
+        mdw_buf_init(&prev, 1 << 20);
+        mdw_buf_append(&prev, old.mv_data, old.mv_size);
+        MDB_val v = saved->len ? (MDB_val){saved->len, saved->data} : (MDB_val){sizeof junk, junk};
+        rc = mdb_put(txn, ix->dbi[IX_RECORDS], &k, &v, 0);
+        mdw_buf_release(saved);
+        *saved = prev;
+    }
+    return rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+}
+
+/*
+** A batch that fails is tried again first: the chunks the decoder claimed
+** past it are dropped, so later events do not overtake it (under steady
+** traffic they would keep doing so, and the failed events would wait
+** indefinitely). Once the cause is gone the whole stream is applied once.
+*/
+TEST(failed_batch_retried_before_later_events)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    fx *f = &x.f;
+    f->capturing = 1;
+    char curi[URI_MAX], first[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    fx_post(f, OWNER, "#atr_" TAG, first, sizeof first);
+    for (int i = 0; i < 148; i++)
+        fx_post(f, OWNER, "#atr_" TAG, NULL, 0);
+    fx_delete(f, first); /* event 151: in the second batch */
+    for (int i = 0; i < 300; i++)
+        fx_post(f, OWNER, "#atr_" TAG, NULL, 0);
+    ASSERT_OK(pfx_flush(&x));
+    x.cfg.batch = 100;
+    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    size_t n;
+    ASSERT_OK(mdw_processor_step(x.p, &n));
+    ASSERT_EQ(n, 100);
+    mdw_buf saved;
+    mdw_buf_init(&saved, 1 << 20);
+    ASSERT_OK(swap_record(f->ix, first, &saved));
+    ASSERT_EQ(mdw_processor_step(x.p, &n), MDW_ECORRUPT);
+    ASSERT_EQ(mdw_queue_depth(x.q), 351);
+    ASSERT_EQ(mdw_processor_step(x.p, &n), MDW_ECORRUPT); /* the same batch, not the next */
+    ASSERT_EQ(mdw_queue_depth(x.q), 351);
+    ASSERT_OK(swap_record(f->ix, first, &saved));
+    mdw_buf_release(&saved);
+    ASSERT_OK(pfx_drain(&x));
+    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.applied, 451);
+    ASSERT_EQ(st.dead, 0);
+    mdw_index_stats is;
+    ASSERT_OK(mdw_index_stats_get(f->ix, &is));
+    ASSERT_EQ(is.posts, 448); /* 449 posts, one deleted */
+    pfx_close(&x);
+}
+
 int main(void)
 {
     mdw_log_set_level(MDW_LOG_OFF);
@@ -516,5 +778,8 @@ int main(void)
     RUN(real_jetstream_events_decode);
     RUN(index_full_keeps_events);
     RUN(batch_spans_several_claims_one_transaction);
+    RUN(decoder_thread_same_index_as_inline);
+    RUN(chunks_decoded_ahead_lose_nothing);
+    RUN(failed_batch_retried_before_later_events);
     return TEST_REPORT();
 }

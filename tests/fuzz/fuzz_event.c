@@ -2,8 +2,9 @@
 ** tests/fuzz/fuzz_event.c — libFuzzer target for the processor's event
 ** decoding: mdw_event_parse_in() on arbitrary bytes with the tree in an
 ** arena, as the processor decodes (and mdw_event_parse(), malloc'd, must
-** give the same verdict and fields), then (for what decodes)
-** hashtag extraction and the rule engine against a small real index that
+** give the same verdict and fields), then (for what decodes) the derived
+** fields of mdw_event_prepare (hashtags, hashes, times; the same from both
+** trees) and the rule engine against a small real index that
 ** holds one community (config + a membership), inside a write transaction
 ** that is aborted so every input meets the same index.
 **
@@ -97,14 +98,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 strcmp(ev.did, ev2.did) != 0 || (!ev.uri) != (!ev2.uri) ||
                 (ev.uri && strcmp(ev.uri, ev2.uri) != 0) || (!ev.record) != (!ev2.record)))
         abort();
+    if (!rc) {
+        /* The decoder's derived fields, from either tree: the same. */
+        mdw_event_prepare(&ev, tagger);
+        mdw_event_prepare(&ev2, tagger);
+        if (ev.ntags > MDW_MAX_POST_TAGS || ev.ntags != ev2.ntags ||
+            memcmp(ev.tags, ev2.tags, sizeof ev.tags) != 0 ||
+            memcmp(ev.did_hash, ev2.did_hash, sizeof ev.did_hash) != 0 ||
+            (ev.kind == MDW_EV_COMMIT && memcmp(ev.rec_key, ev2.rec_key, sizeof ev.rec_key) != 0) ||
+            ev.created_rc != ev2.created_rc ||
+            (!ev.created_rc && ev.created_us != ev2.created_us) ||
+            ev.rkey_time_rc != ev2.rkey_time_rc ||
+            (!ev.rkey_time_rc && ev.rkey_time_us != ev2.rkey_time_us))
+            abort();
+    }
     mdw_event_release(&ev2);
     if (rc == 0) {
-        if (ev.record) {
-            uint8_t tags[MDW_MAX_POST_TAGS][4];
-            size_t n = mdw_tagger_extract(tagger, ev.record, tags);
-            if (n > MDW_MAX_POST_TAGS)
-                abort();
-        }
         mdw_rules_result res;
         if (mdw_rules_begin(rules) == 0) {
             if (mdw_rules_apply(rules, &ev, &res) == 0 &&

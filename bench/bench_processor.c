@@ -32,6 +32,7 @@
 
 #include "bench/bench.h"
 #include "common/clock.h"
+#include "common/json_arena.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "index/index.h"
@@ -277,6 +278,16 @@ int main(void)
         cJSON_Delete(j);
     }
     double base = n_events / (bench_now() - b0), base_cpu = n_events / (cpu_now() - bc0);
+    /* Meadow's parser (common/json_arena.c, what the processor decodes with) on the same events. */
+    mdw_json_arena *ja = mdw_json_arena_new();
+    double ac0 = cpu_now();
+    size_t aok = 0;
+    for (int i = 0; i < n_events; i++) {
+        aok += mdw_json_arena_parse(ja, ev[i], len[i], NULL) != NULL;
+        mdw_json_arena_reset(ja);
+    }
+    double arena_cpu = n_events / (cpu_now() - ac0);
+    mdw_json_arena_free(ja);
 
     const char *bs = getenv("BENCH_BATCH"); /* to compare batch sizes */
     size_t batch = bs ? (size_t)strtol(bs, NULL, 10) : BATCH;
@@ -306,6 +317,10 @@ int main(void)
         printf(
             "processing used %.2f s of CPU (%.0f events per CPU second) in %.2f s of wall time\n",
             a.cpu, (double)a.total / a.cpu, a.wall);
+        bench_report("meadow JSON parser (arena) per CPU s", arena_cpu, "events/s",
+                     "bare cJSON parse per CPU s", base_cpu);
+        if (aok != ok)
+            printf("WARNING: the parsers disagree on %zu events\n", aok > ok ? aok - ok : ok - aok);
         /* Per CPU second: on a shared machine, wall time also counts other people's work. */
         bench_report("processor events per CPU second", (double)a.total / a.cpu, "events/s",
                      "bare cJSON parse per CPU s", base_cpu);

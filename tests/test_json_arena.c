@@ -1,10 +1,10 @@
 /*
 ** tests/test_json_arena.c — cJSON trees parsed into an arena
 ** (common/json_arena.h) equal the malloc'd trees of the same input (the
-** production Jetstream events of the shared corpus), failed parses give the
-** same error position and leak nothing, trees bigger than a chunk work, and
-** cJSON elsewhere (another thread, this thread outside a parse) still uses
-** malloc/free.
+** production Jetstream events of the shared corpus, and inputs for each of
+** cJSON's quirks), what cJSON refuses is refused and leaks nothing, trees
+** bigger than a chunk work, and cJSON elsewhere (another thread, this
+** thread outside a parse) still uses malloc/free.
 */
 #include <pthread.h>
 #include <stdio.h>
@@ -22,19 +22,30 @@ static const char *corpus_dir(void)
     return dir;
 }
 
-/* Prints the arena tree and the malloc'd tree of data: 1 when both parse and print the same. */
+/* Node by node: types, keys, strings, numbers (bit for bit), child counts. */
+static int same_node(const cJSON *x, const cJSON *y)
+{
+    for (; x && y; x = x->next, y = y->next) {
+        if (x->type != y->type || x->valueint != y->valueint ||
+            memcmp(&x->valuedouble, &y->valuedouble, sizeof(double)) != 0 ||
+            (!x->string) != (!y->string) || (x->string && strcmp(x->string, y->string) != 0) ||
+            (!x->valuestring) != (!y->valuestring) ||
+            (x->valuestring && strcmp(x->valuestring, y->valuestring) != 0) ||
+            !same_node(x->child, y->child))
+            return 0;
+    }
+    return !x && !y;
+}
+
+/* The arena tree and cJSON's malloc'd tree of data: 1 when both fail, or both parse alike. */
 static int same_tree(mdw_json_arena *a, const char *data, size_t len)
 {
     const char *e1 = NULL, *e2 = NULL;
     cJSON *t1 = cJSON_ParseWithLengthOpts(data, len, &e1, 0);
     cJSON *t2 = mdw_json_arena_parse(a, data, len, &e2);
-    int same = (!t1) == (!t2) && e1 == e2;
-    if (same && t1) {
-        char *p1 = cJSON_PrintUnformatted(t1), *p2 = cJSON_PrintUnformatted(t2);
-        same = p1 && p2 && strcmp(p1, p2) == 0;
-        cJSON_free(p1);
-        cJSON_free(p2);
-    }
+    int same = (!t1) == (!t2) && (!t1 || e1 == e2);
+    if (same && t1)
+        same = same_node(t1, t2);
     cJSON_Delete(t1);
     mdw_json_arena_reset(a);
     return same;
@@ -63,10 +74,73 @@ TEST(corpus_events_same_as_malloc_trees)
 TEST(malformed_inputs_fail_alike)
 {
     mdw_json_arena *a = mdw_json_arena_new();
-    const char *bad[] = {"{\"a\":[1,2,{\"b\":\"x\"", "{\"a\":tru}",       "[\"\\ud800\"", "",
-                         "{\"k\":\"v\",}",           "{\"a\":1} trailing"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    const char *bad[] = {"{\"a\":[1,2,{\"b\":\"x\"",
+                         "{\"a\":tru}",
+                         "[\"\\ud800\"",
+                         "",
+                         "{\"k\":\"v\",}",
+                         "[\"\\udc00\"]",
+                         "[\"\\q\"]",
+                         "[-]",
+                         "[1e]",
+                         "[\"x",
+                         "{\"a\" 1}",
+                         "[1,]",
+                         "   ",
+                         "[\"\\ud800\\u0041\"]",
+                         "[.5]",
+                         "[+1]",
+                         "[\"\\u12\"]",
+                         "{\"a\":1",
+                         "nul",
+                         "[1 2]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *end = NULL;
+        if (!same_tree(a, bad[i], strlen(bad[i])))
+            fprintf(stderr, "  differs: %s\n", bad[i]);
         ASSERT(same_tree(a, bad[i], strlen(bad[i])));
+        ASSERT(mdw_json_arena_parse(a, bad[i], strlen(bad[i]), &end) == NULL);
+        ASSERT(end >= bad[i] && end <= bad[i] + (bad[i][0] ? strlen(bad[i]) - 1 : 0));
+        mdw_json_arena_reset(a);
+    }
+    mdw_json_arena_free(a);
+}
+
+/* cJSON's leniencies, kept so that the processor accepts what it accepted before. */
+TEST(cjson_quirks_alike)
+{
+    mdw_json_arena *a = mdw_json_arena_new();
+    const char *ok[] = {"{\"a\":1} trailing",
+                        "\xEF\xBB\xBF{\"bom\":true}",
+                        "[01, -0, 1., -.5, 1e5, 1E+2, 2e-1]",
+                        "[1e999, -1e999, 3000000000, -3000000000, 123456789012345678]",
+                        "[\"\\u00e9\\u20ac\\ud83d\\ude00\\/\\b\\f\\n\\r\\t\"]",
+                        "[\"\\uZZZZ tail\"]",
+                        "{\"dup\":1,\"dup\":2}",
+                        "\x01\x1f [ \x20 ]",
+                        "[\"raw \x01 control\"]",
+                        "[\"\\u0000 after a NUL\"]",
+                        "1e",
+                        "{\"k\\\"ey\":\"v\\\\\"}",
+                        "[null,true,false,{},[],\"\"]",
+                        "[0.1, 1.7976931348623157e308, 4.9e-324]",
+                        "[99999999999999999999999999999999999999999999999999999999999999999]"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        if (!same_tree(a, ok[i], strlen(ok[i])))
+            fprintf(stderr, "  differs: %s\n", ok[i]);
+        ASSERT(same_tree(a, ok[i], strlen(ok[i])));
+        if (!mdw_json_arena_parse(a, ok[i], strlen(ok[i]), NULL))
+            fprintf(stderr, "  refused: %s\n", ok[i]);
+        ASSERT(mdw_json_arena_parse(a, ok[i], strlen(ok[i]), NULL) != NULL);
+        mdw_json_arena_reset(a);
+    }
+    /* Nesting: cJSON's limit of 1000 levels, on both sides of it. */
+    char deep[2100];
+    for (int d = 999; d <= 1001; d++) {
+        memset(deep, '[', (size_t)d);
+        memset(deep + d, ']', (size_t)d);
+        ASSERT(same_tree(a, deep, 2 * (size_t)d));
+    }
     mdw_json_arena_free(a);
 }
 
@@ -154,6 +228,7 @@ int main(void)
 {
     RUN(corpus_events_same_as_malloc_trees);
     RUN(malformed_inputs_fail_alike);
+    RUN(cjson_quirks_alike);
     RUN(tree_bigger_than_a_chunk);
     RUN(other_cjson_use_unchanged);
     return TEST_REPORT();

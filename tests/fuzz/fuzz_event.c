@@ -92,8 +92,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256], err2[256];
     int rc = mdw_event_parse_in(&ev, arena, (const char *)data, size, err, sizeof err);
     int rc2 = mdw_event_parse(&ev2, (const char *)data, size, err2, sizeof err2);
-    if (rc != rc2 || (rc && strcmp(err, err2) != 0))
-        abort(); /* the arena changes where the tree lives, nothing else */
+    /*
+    ** The arena parser (Meadow's) and cJSON accept the same inputs and give
+    ** the same trees (fuzz_json_arena); only a syntax error's position may
+    ** differ, so "malformed JSON near byte N" is compared up to N.
+    */
+    if (rc != rc2 ||
+        (rc && strncmp(err, err2, strncmp(err, "malformed JSON", 14) ? sizeof err : 14) != 0))
+        abort();
     if (!rc && (ev.kind != ev2.kind || ev.op != ev2.op || ev.time_us != ev2.time_us ||
                 strcmp(ev.did, ev2.did) != 0 || (!ev.uri) != (!ev2.uri) ||
                 (ev.uri && strcmp(ev.uri, ev2.uri) != 0) || (!ev.record) != (!ev2.record)))

@@ -63,6 +63,7 @@ struct mdw_processor {
         int state; /* SLOT_IDLE, SLOT_BUSY (being decoded), SLOT_DONE */
     } slots[NSLOTS];
     uint64_t head, fill;    /* next slot to apply, next to decode (ring positions) */
+    int64_t wait_us;        /* the step's waits for decoded slots (metric) */
     int plan_on;            /* the decoder claims on (after the last claim was full) */
     uint64_t plan_after;    /* its next claim starts after this seq */
     size_t plan_left;       /* events left in the batch it is claiming for */
@@ -152,6 +153,10 @@ static mdw_counter m_index_errors = MDW_COUNTER_INIT(
     "meadow_processor_index_errors_total", NULL, "batches aborted by an index failure (nacked)");
 static mdw_hist m_batch_s =
     MDW_HIST_INIT("meadow_processor_batch_seconds", NULL, "time to process one batch");
+static mdw_hist m_decode_wait_s = MDW_HIST_INIT(
+    "meadow_processor_decode_wait_seconds", NULL,
+    "per batch, time the applying thread waited for decoded events (high: decoding is the "
+    "bottleneck)");
 static _Atomic uint64_t g_last_seq;
 static _Atomic uint64_t g_author_entries; /* written by the processor after each commit */
 
@@ -202,6 +207,7 @@ static void metrics_register(void)
     mdw_counter_register(&m_swept_records);
     mdw_counter_register(&m_index_errors);
     mdw_hist_register(&m_batch_s);
+    mdw_hist_register(&m_decode_wait_s);
     mdw_gauge_register(&m_last_seq);
     mdw_gauge_register(&m_collisions);
     mdw_gauge_register(&m_author_entries);
@@ -517,11 +523,14 @@ static struct slot *next_slot(mdw_processor *p)
             pthread_cond_broadcast(&p->dec_cv);
     }
     struct slot *sl = &p->slots[p->head % NSLOTS];
-    while (sl->state != SLOT_DONE)
-        if (p->dec_has_thread)
+    if (sl->state != SLOT_DONE && p->dec_has_thread) {
+        int64_t t0 = mdw_clock_mono_us(mdw_clock_real());
+        while (sl->state != SLOT_DONE)
             pthread_cond_wait(&p->dec_cv, &p->dec_mu);
-        else
-            decode_next(p);
+        p->wait_us += mdw_clock_mono_us(mdw_clock_real()) - t0;
+    }
+    while (sl->state != SLOT_DONE)
+        decode_next(p); /* no decoder thread */
     unlock_dec(p);
     return sl;
 }
@@ -651,6 +660,7 @@ static int apply_slot(mdw_processor *p, struct slot *sl, uint64_t *last, mdw_pro
 int mdw_processor_step(mdw_processor *p, size_t *nout)
 {
     *nout = 0;
+    p->wait_us = 0;
     struct slot *sl = next_slot(p);
     int rc = sl->rc;
     if (rc || sl->b.n == 0) {
@@ -713,6 +723,7 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
     mdw_counter_add(&m_events[EV_REPLAYED], d.replayed);
     mdw_counter_inc(&m_batches);
     mdw_hist_observe_us(&m_batch_s, mdw_clock_mono_us(p->clock) - t0);
+    mdw_hist_observe_us(&m_decode_wait_s, p->wait_us);
     pthread_mutex_lock(&p->st_mu);
     p->st.applied += d.applied;
     p->st.noop += d.noop;

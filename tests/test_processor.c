@@ -129,6 +129,8 @@ TEST(queue_to_feed)
     mdw_buf_init(&m, 1 << 20);
     ASSERT_OK(mdw_metrics_render(&m));
     ASSERT(m.data && strstr(m.data, "meadow_processor_author_index_entries 2\n") != NULL);
+    /* One batch so far: one observation of the applier's wait for decoded events. */
+    ASSERT(strstr(m.data, "meadow_processor_decode_wait_seconds_count 1\n") != NULL);
     mdw_buf_release(&m);
     pfx_close(&x);
 }

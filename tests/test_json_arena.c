@@ -11,6 +11,7 @@
 
 #include "tests/test.h"
 #include "common/json_arena.h"
+#include "tests/json_same_tree.h"
 #include "common/mem.h"
 #include "common/banned.h"
 
@@ -22,21 +23,6 @@ static const char *corpus_dir(void)
     return dir;
 }
 
-/* Node by node: types, keys, strings, numbers (bit for bit), child counts. */
-static int same_node(const cJSON *x, const cJSON *y)
-{
-    for (; x && y; x = x->next, y = y->next) {
-        if (x->type != y->type || x->valueint != y->valueint ||
-            memcmp(&x->valuedouble, &y->valuedouble, sizeof(double)) != 0 ||
-            (!x->string) != (!y->string) || (x->string && strcmp(x->string, y->string) != 0) ||
-            (!x->valuestring) != (!y->valuestring) ||
-            (x->valuestring && strcmp(x->valuestring, y->valuestring) != 0) ||
-            !same_node(x->child, y->child))
-            return 0;
-    }
-    return !x && !y;
-}
-
 /* The arena tree and cJSON's malloc'd tree of data: 1 when both fail, or both parse alike. */
 static int same_tree(mdw_json_arena *a, const char *data, size_t len)
 {
@@ -45,7 +31,7 @@ static int same_tree(mdw_json_arena *a, const char *data, size_t len)
     cJSON *t2 = mdw_json_arena_parse(a, data, len, &e2);
     int same = (!t1) == (!t2) && (!t1 || e1 == e2);
     if (same && t1)
-        same = same_node(t1, t2);
+        same = json_same_node(t1, t2);
     cJSON_Delete(t1);
     mdw_json_arena_reset(a);
     return same;

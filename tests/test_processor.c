@@ -413,6 +413,35 @@ TEST(real_jetstream_events_decode)
     pfx_close(&x);
 }
 
+/* A config and 3,000 long posts, queued: more than a 512 KiB index holds. */
+static int queue_many_posts(pfx *x)
+{
+    fx *f = &x->f;
+    f->capturing = 1;
+    char curi[URI_MAX];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    for (int i = 0; i < 3000; i++)
+        fx_post(f, OWNER, "a post long enough to fill pages quickly #atr_" TAG, NULL, 0);
+    return pfx_flush(x);
+}
+
+/* (Re)opens the processor on an index of its own in <tmp>/small, map_bytes big. */
+static int reopen_small(pfx *x, const char *tmp, size_t map_bytes, mdw_index **small)
+{
+    mdw_processor_close(x->p);
+    x->p = NULL;
+    mdw_index_close(*small);
+    *small = NULL;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/small", tmp);
+    mdw_index_opts o = {0};
+    o.nosync = 1;
+    o.map_bytes = map_bytes;
+    o.clock = &x->f.clk;
+    int rc = mdw_index_open(small, dir, &o);
+    return rc ? rc : mdw_processor_open(&x->p, &x->cfg, x->q, *small, &x->f.clk);
+}
+
 /*
 ** A full index map is not the events' fault: the batch stays in the queue
 ** with no attempt counted (nothing dead-lettered), and a bigger map after a
@@ -423,35 +452,17 @@ TEST(index_full_keeps_events)
     pfx x;
     const char *tmp = TEST_TMPDIR();
     ASSERT_OK(pfx_open(&x, tmp));
-    fx *f = &x.f;
-    f->capturing = 1;
-    char curi[URI_MAX];
-    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
-    for (int i = 0; i < 3000; i++)
-        fx_post(f, OWNER, "a post long enough to fill pages quickly #atr_" TAG, NULL, 0);
-    ASSERT_OK(pfx_flush(&x));
-    char dir[600];
-    snprintf(dir, sizeof dir, "%s/small", tmp);
+    ASSERT_OK(queue_many_posts(&x));
     mdw_index *small = NULL;
-    mdw_index_opts o = {0};
-    o.nosync = 1;
-    o.map_bytes = 512u << 10;
-    o.clock = &f->clk;
-    ASSERT_OK(mdw_index_open(&small, dir, &o));
     x.cfg.batch = 5000;
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, small, &f->clk));
+    ASSERT_OK(reopen_small(&x, tmp, 512u << 10, &small));
     size_t n;
     ASSERT_EQ(mdw_processor_step(x.p, &n), MDW_EFULL);
     ASSERT_EQ(mdw_queue_depth(x.q), 3001);
     dead_seen d = {0};
     ASSERT_OK(mdw_queue_dead_list(x.q, on_dead, &d));
     ASSERT_EQ(d.n, 0);
-    mdw_processor_close(x.p);
-    x.p = NULL;
-    mdw_index_close(small);
-    o.map_bytes = 64u << 20;
-    ASSERT_OK(mdw_index_open(&small, dir, &o));
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, small, &f->clk));
+    ASSERT_OK(reopen_small(&x, tmp, 64u << 20, &small));
     ASSERT_OK(pfx_drain(&x));
     ASSERT_EQ(mdw_queue_depth(x.q), 0);
     mdw_processor_stats st;
@@ -634,13 +645,8 @@ TEST(chunks_decoded_ahead_lose_nothing)
     pfx x;
     const char *tmp = TEST_TMPDIR();
     ASSERT_OK(pfx_open(&x, tmp));
+    ASSERT_OK(queue_many_posts(&x));
     fx *f = &x.f;
-    f->capturing = 1;
-    char curi[URI_MAX];
-    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
-    for (int i = 0; i < 3000; i++)
-        fx_post(f, OWNER, "a post long enough to fill pages quickly #atr_" TAG, NULL, 0);
-    ASSERT_OK(pfx_flush(&x));
     /* Closed with up to four chunks decoded ahead of the step. */
     x.cfg.batch = 200;
     ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
@@ -651,15 +657,8 @@ TEST(chunks_decoded_ahead_lose_nothing)
     x.p = NULL;
     ASSERT_EQ(mdw_queue_depth(x.q), 2801);
     /* An index that fills up mid-stream, with chunks decoded ahead of each failed batch. */
-    char dir[600];
-    snprintf(dir, sizeof dir, "%s/small", tmp);
     mdw_index *small = NULL;
-    mdw_index_opts o = {0};
-    o.nosync = 1;
-    o.map_bytes = 512u << 10;
-    o.clock = &f->clk;
-    ASSERT_OK(mdw_index_open(&small, dir, &o));
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, small, &f->clk));
+    ASSERT_OK(reopen_small(&x, tmp, 512u << 10, &small));
     int rc = 0, steps = 0;
     while (steps < 100 && (rc = mdw_processor_step(x.p, &n)) == 0 && n)
         steps++;
@@ -675,12 +674,7 @@ TEST(chunks_decoded_ahead_lose_nothing)
     mdw_processor_stats st;
     mdw_processor_stats_get(x.p, &st);
     uint64_t applied = st.applied;
-    mdw_processor_close(x.p);
-    x.p = NULL;
-    mdw_index_close(small);
-    o.map_bytes = 64u << 20;
-    ASSERT_OK(mdw_index_open(&small, dir, &o));
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, small, &f->clk));
+    ASSERT_OK(reopen_small(&x, tmp, 64u << 20, &small));
     ASSERT_OK(pfx_drain(&x));
     ASSERT_EQ(mdw_queue_depth(x.q), 0);
     mdw_processor_stats_get(x.p, &st);

@@ -16,23 +16,10 @@
 #include <cJSON.h>
 
 #include "common/json_arena.h"
+#include "tests/json_same_tree.h"
 #include "common/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int same_node(const cJSON *x, const cJSON *y)
-{
-    for (; x && y; x = x->next, y = y->next) {
-        if (x->type != y->type || x->valueint != y->valueint ||
-            memcmp(&x->valuedouble, &y->valuedouble, sizeof(double)) != 0 ||
-            (!x->string) != (!y->string) || (x->string && strcmp(x->string, y->string) != 0) ||
-            (!x->valuestring) != (!y->valuestring) ||
-            (x->valuestring && strcmp(x->valuestring, y->valuestring) != 0) ||
-            !same_node(x->child, y->child))
-            return 0;
-    }
-    return !x && !y;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -44,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *t2 = mdw_json_arena_parse(a, s, size, &e2);
     if ((!t1) != (!t2))
         abort(); /* one accepts what the other refuses */
-    if (t1 && (e1 != e2 || !same_node(t1, t2)))
+    if (t1 && (e1 != e2 || !json_same_node(t1, t2)))
         abort(); /* both accept, but not alike */
     if (!t2 && size && (e2 < s || e2 >= s + size))
         abort(); /* the error position is inside the input */

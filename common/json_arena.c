@@ -71,6 +71,11 @@ static void *alloc(mdw_json_arena *a, size_t n)
     return p;
 }
 
+void *mdw_json_arena_alloc(mdw_json_arena *a, size_t n)
+{
+    return alloc(a, n);
+}
+
 mdw_json_arena *mdw_json_arena_new(void)
 {
     mdw_json_arena *a = xcalloc(1, sizeof *a);

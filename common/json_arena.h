@@ -41,6 +41,9 @@ void mdw_json_arena_free(mdw_json_arena *a);
 */
 cJSON *mdw_json_arena_parse(mdw_json_arena *a, const char *data, size_t len, const char **end);
 
+/* n bytes (16-aligned) that live until the next reset, for what goes with a tree. */
+void *mdw_json_arena_alloc(mdw_json_arena *a, size_t n);
+
 /* Forgets every tree parsed into a (their memory is reused by the next parse). */
 void mdw_json_arena_reset(mdw_json_arena *a);
 

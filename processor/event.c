@@ -104,7 +104,9 @@ int mdw_event_parse_in(mdw_event *ev, mdw_json_arena *arena, const char *data, s
         }
         /* at://did/collection/rkey (memcpy: vasprintf showed at 2.5% of the processor). */
         size_t dn = strlen(ev->did), cn = strlen(ev->collection), rn = strlen(ev->rkey);
-        char *u = ev->uri = xmalloc(5 + dn + 1 + cn + 1 + rn + 1);
+        /* In the tree's arena when there is one (no malloc, no free on another thread). */
+        size_t un = 5 + dn + 1 + cn + 1 + rn + 1;
+        char *u = ev->uri = arena ? mdw_json_arena_alloc(arena, un) : xmalloc(un);
         memcpy(u, "at://", 5);
         memcpy(u += 5, ev->did, dn);
         *(u += dn) = '/';
@@ -153,7 +155,8 @@ void mdw_event_release(mdw_event *ev)
         mdw_json_arena_reset(ev->arena);
     else
         cJSON_Delete(ev->root);
-    free(ev->uri);
+    if (!ev->arena)
+        free(ev->uri); /* else it is in the arena */
     memset(ev, 0, sizeof *ev);
 }
 

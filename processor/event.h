@@ -38,7 +38,7 @@ typedef struct mdw_event {
     int op;
     const char *collection, *rkey, *rev, *cid;
     const cJSON *record; /* NULL for deletes */
-    char *uri;           /* at://did/collection/rkey (owned) */
+    char *uri;           /* at://did/collection/rkey (in the arena, or malloc'd and owned) */
     /* account */
     int active;
     const char *status; /* NULL when absent */

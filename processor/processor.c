@@ -453,6 +453,28 @@ static void decode_slot(mdw_processor *p, mdw_tagger *tg, struct slot *sl, uint6
 }
 
 /*
+** dec_mu guards the ring and the plan; with no decoder thread the step is
+** alone and these do nothing. wake_dec is called with dec_mu held.
+*/
+static void lock_dec(mdw_processor *p)
+{
+    if (p->dec_has_thread)
+        pthread_mutex_lock(&p->dec_mu);
+}
+
+static void unlock_dec(mdw_processor *p)
+{
+    if (p->dec_has_thread)
+        pthread_mutex_unlock(&p->dec_mu);
+}
+
+static void wake_dec(mdw_processor *p)
+{
+    if (p->dec_has_thread)
+        pthread_cond_broadcast(&p->dec_cv);
+}
+
+/*
 ** Decodes the next chunk of the plan into the slot at fill, if the plan is
 ** on and that slot is free; returns 0 when there was nothing to do. Called
 ** with dec_mu held (it is released while decoding) by the decoder thread,
@@ -467,11 +489,9 @@ static int decode_next(mdw_processor *p)
     size_t asked = p->plan_left < chunk ? p->plan_left : chunk;
     uint64_t after = p->plan_after;
     sl->state = SLOT_BUSY;
-    if (p->dec_has_thread)
-        pthread_mutex_unlock(&p->dec_mu);
+    unlock_dec(p);
     decode_slot(p, p->dec_tagger, sl, after, asked);
-    if (p->dec_has_thread)
-        pthread_mutex_lock(&p->dec_mu);
+    lock_dec(p);
     sl->state = SLOT_DONE;
     p->fill++;
     if (sl->rc || sl->b.n < asked) {
@@ -482,8 +502,7 @@ static int decode_next(mdw_processor *p)
         if (p->plan_left == 0)
             p->plan_left = p->cfg.batch; /* on into the next batch */
     }
-    if (p->dec_has_thread)
-        pthread_cond_broadcast(&p->dec_cv);
+    wake_dec(p);
     return 1;
 }
 
@@ -498,18 +517,6 @@ static void *decoder_main(void *arg)
     return NULL;
 }
 
-static void lock_dec(mdw_processor *p)
-{
-    if (p->dec_has_thread)
-        pthread_mutex_lock(&p->dec_mu);
-}
-
-static void unlock_dec(mdw_processor *p)
-{
-    if (p->dec_has_thread)
-        pthread_mutex_unlock(&p->dec_mu);
-}
-
 /* The slot at head once decoded (decoding it here when there is no decoder thread). */
 static struct slot *next_slot(mdw_processor *p)
 {
@@ -519,8 +526,7 @@ static struct slot *next_slot(mdw_processor *p)
         p->plan_on = 1;
         p->plan_after = 0;
         p->plan_left = p->cfg.batch;
-        if (p->dec_has_thread)
-            pthread_cond_broadcast(&p->dec_cv);
+        wake_dec(p);
     }
     struct slot *sl = &p->slots[p->head % NSLOTS];
     if (sl->state != SLOT_DONE && p->dec_has_thread) {
@@ -544,8 +550,7 @@ static void put_slot(mdw_processor *p)
     lock_dec(p);
     sl->state = SLOT_IDLE;
     p->head++;
-    if (p->dec_has_thread)
-        pthread_cond_broadcast(&p->dec_cv);
+    wake_dec(p);
     unlock_dec(p);
 }
 

@@ -1264,8 +1264,11 @@ static int parse_hashtag(const cJSON *record, uint8_t tag[4])
     return mdw_ix_tag_parse(ht->valuestring + 5, strlen(ht->valuestring + 5), tag);
 }
 
-/* createdAt exactly as the lexicon validator accepted it (so every valid record has an instant). */
-static int parse_created(const mdw_event *ev, int64_t *t)
+/*
+** The record's createdAt (mdw_event_prepare parsed it exactly as the
+** lexicon validator accepts it, so every valid record has an instant).
+*/
+static int created_at(const mdw_event *ev, int64_t *t)
 {
     *t = ev->created_us;
     return ev->created_rc;
@@ -1314,7 +1317,7 @@ static int apply_config(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res
         rec_free(&c);
         return refuse(res, "app_rule");
     }
-    if (parse_created(ev, &created)) {
+    if (created_at(ev, &created)) {
         rec_free(&c);
         return refuse(res, "bad_datetime");
     }
@@ -1479,7 +1482,7 @@ static int apply_action(mdw_rules *r, const mdw_event *ev, mdw_rules_result *res
             tkey = xasprintf("u:%s", td->valuestring);
         else
             return refuse(res, "bad_target");
-        if (parse_created(ev, &created)) {
+        if (created_at(ev, &created)) {
             free(tkey);
             return refuse(res, "bad_datetime");
         }
@@ -1541,7 +1544,7 @@ static int64_t post_sortkey(const mdw_event *ev, int64_t first_seen, int64_t *cr
 {
     int64_t sk = first_seen, t;
     *created = 0;
-    if (parse_created(ev, &t) == 0) {
+    if (created_at(ev, &t) == 0) {
         *created = t;
         if (t < sk)
             sk = t;

@@ -30,16 +30,15 @@
 typedef struct mdw_feedgen mdw_feedgen;
 
 /*
-** Where feed pages come from. feed_page has mdw_index_feed_page's contract
-** (0, MDW_ENOTFOUND for no open community, MDW_EMALFORMED for a cursor that
-** does not decode, other codes are server errors); page_release frees what
-** feed_page filled; communities visits every open community.
+** Where feed pages come from. feed_walk has mdw_index_feed_walk's contract
+** (posts handed to fn one by one; 0, MDW_ENOTFOUND for no open community,
+** MDW_EMALFORMED for a cursor that does not decode, fn's own non-zero code,
+** other codes are server errors); communities visits every open community.
 */
 typedef struct mdw_feed_source {
     void *ctx;
-    int (*feed_page)(void *ctx, const char *owner_did, const char *hashtag_id, const char *cursor,
-                     size_t limit, mdw_index_page *page);
-    void (*page_release)(void *ctx, mdw_index_page *page);
+    int (*feed_walk)(void *ctx, const char *owner_did, const char *hashtag_id, const char *cursor,
+                     size_t limit, mdw_index_post_fn fn, void *fn_ctx, mdw_index_page *page);
     int (*communities)(void *ctx, mdw_index_community_fn fn, void *fn_ctx);
 } mdw_feed_source;
 

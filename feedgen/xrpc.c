@@ -218,6 +218,36 @@ static int is_get(const char *verb)
     return strcmp(verb, "GET") == 0 || strcmp(verb, "HEAD") == 0;
 }
 
+/*
+** One item, written in place: 10 fixed bytes ('[' for the first item, ','
+** after) then {"post":"; a URI that needs escaping takes the slow path.
+*/
+struct feed_items {
+    mdw_buf *b;
+    size_t n;
+};
+
+static int feed_item(void *ctx, const char *uri, size_t n)
+{
+    enum { ILEN = 10 };
+    struct feed_items *it = ctx;
+    mdw_buf *b = it->b;
+    int rc;
+    if (b->cap - b->len < ILEN + n + 3 && (rc = mdw_buf_reserve(b, ILEN + n + 2)) != 0)
+        return rc;
+    char *w = b->data + b->len;
+    memcpy(w, it->n++ == 0 ? "[{\"post\":\"" : ",{\"post\":\"", ILEN);
+    if (mdw_json_copy_plain(w + ILEN, uri, n)) {
+        memcpy(w + ILEN + n, "\"}", 3); /* with the NUL */
+        b->len += ILEN + n + 2;
+        return 0;
+    }
+    b->len += ILEN - 1; /* keep the item up to the '"': escape the slow way */
+    b->data[b->len] = '\0';
+    rc = mdw_buf_json_str(b, uri, n);
+    return rc ? rc : mdw_buf_putc(b, '}');
+}
+
 static int serve_feed(const mdw_xrpc_server *s, const mdw_xrpc_request *q, const char *query,
                       size_t qlen, mdw_xrpc_reply *r)
 {
@@ -235,10 +265,22 @@ static int serve_feed(const mdw_xrpc_server *s, const mdw_xrpc_request *q, const
         snprintf(r->viewer_did, sizeof r->viewer_did, "%s", ar.viewer_did);
     }
 
+    /*
+    ** The items are written straight from the index's values inside its read
+    ** transaction, after room for the longest {"cursor":"…","feed": head;
+    ** the head, known once the walk ends, then goes right before them.
+    */
+    enum { HEAD_MAX = sizeof "{\"cursor\":\"\",\"feed\":" - 1 + MDW_INDEX_CURSOR_MAX };
+    mdw_buf *b = &r->body;
+    int rc = mdw_buf_reserve(b, HEAD_MAX + 16 + p.limit * 96);
+    if (rc)
+        return reply_error(r, 500, "InternalServerError", "Internal Server Error");
+    b->len = HEAD_MAX;
     mdw_index_page page;
     memset(&page, 0, sizeof page);
-    int rc = s->source.feed_page(s->source.ctx, p.owner_did, p.hashtag_id,
-                                 p.cursor[0] ? p.cursor : NULL, p.limit, &page);
+    struct feed_items items = {b, 0};
+    rc = s->source.feed_walk(s->source.ctx, p.owner_did, p.hashtag_id,
+                             p.cursor[0] ? p.cursor : NULL, p.limit, feed_item, &items, &page);
     if (rc == MDW_ENOTFOUND)
         return reply_error(r, 400, "UnknownFeed", "could not find feed");
     if (rc == MDW_EMALFORMED)
@@ -250,49 +292,27 @@ static int serve_feed(const mdw_xrpc_server *s, const mdw_xrpc_request *q, const
     }
     r->scanned = page.scanned;
     r->posts = page.n;
-
-    mdw_buf *b = &r->body;
-    size_t need = 32 + strlen(page.cursor);
-    for (size_t i = 0; i < page.n; i++)
-        need += page.lens[i] + 12;
-    rc = mdw_buf_reserve(b, need);
+    rc = mdw_buf_puts(b, items.n ? "]}" : "[]}");
+    /* The head, escaped the usual way in a small buffer, then moved into place. */
+    mdw_buf head = MDW_BUF_INIT(HEAD_MAX + 8 + MDW_INDEX_CURSOR_MAX * 5);
     if (!rc && page.cursor[0]) {
-        rc = mdw_buf_puts(b, "{\"cursor\":");
+        rc = mdw_buf_puts(&head, "{\"cursor\":");
         if (!rc)
-            rc = mdw_buf_json_str(b, page.cursor, strlen(page.cursor));
+            rc = mdw_buf_json_str(&head, page.cursor, strlen(page.cursor));
         if (!rc)
-            rc = mdw_buf_puts(b, ",\"feed\":");
+            rc = mdw_buf_puts(&head, ",\"feed\":");
     } else if (!rc) {
-        rc = mdw_buf_puts(b, "{\"feed\":");
+        rc = mdw_buf_puts(&head, "{\"feed\":");
     }
-    /*
-    ** Items written in place, each opened by 10 fixed bytes ('[' or ',' then
-    ** {"post":"); a URI that needs escaping takes the slow path.
-    */
-    for (size_t i = 0; i < page.n && !rc; i++) {
-        enum { ILEN = 10 };
-        size_t n = page.lens[i];
-        /* (Reserved above unless an escaped URI grew the body.) */
-        if (b->cap - b->len < ILEN + n + 3 && (rc = mdw_buf_reserve(b, ILEN + n + 2)) != 0)
-            break;
-        char *w = b->data + b->len;
-        memcpy(w, i ? ",{\"post\":\"" : "[{\"post\":\"", ILEN);
-        if (mdw_json_copy_plain(w + ILEN, page.uris[i], n)) {
-            memcpy(w + ILEN + n, "\"}", 3); /* with the NUL */
-            b->len += ILEN + n + 2;
-            continue;
-        }
-        b->len += ILEN - 1; /* keep the item up to the '"': escape the slow way */
-        b->data[b->len] = '\0';
-        rc = mdw_buf_json_str(b, page.uris[i], n);
-        if (!rc)
-            rc = mdw_buf_putc(b, '}');
+    if (!rc && head.len <= HEAD_MAX) {
+        size_t n = b->len - HEAD_MAX;
+        memcpy(b->data, head.data, head.len);
+        memmove(b->data + head.len, b->data + HEAD_MAX, n + 1);
+        b->len = head.len + n;
+    } else if (!rc) {
+        rc = MDW_ETOOBIG; /* a cursor needing escapes: never one of ours */
     }
-    if (!rc && page.n == 0)
-        rc = mdw_buf_putc(b, '[');
-    if (!rc)
-        rc = mdw_buf_puts(b, "]}");
-    s->source.page_release(s->source.ctx, &page);
+    mdw_buf_release(&head);
     if (rc) {
         mdw_error("feedgen", "feed page too big", "err=\"%s\"", mdw_strerror(rc));
         return reply_error(r, 500, "InternalServerError", "Internal Server Error");

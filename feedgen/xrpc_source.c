@@ -15,16 +15,11 @@
 #include "index/index.h"
 #include "common/banned.h"
 
-static int ix_feed_page(void *ctx, const char *owner_did, const char *hashtag_id,
-                        const char *cursor, size_t limit, mdw_index_page *page)
+static int ix_feed_walk(void *ctx, const char *owner_did, const char *hashtag_id,
+                        const char *cursor, size_t limit, mdw_index_post_fn fn, void *fn_ctx,
+                        mdw_index_page *page)
 {
-    return mdw_index_feed_page(ctx, owner_did, hashtag_id, cursor, limit, page);
-}
-
-static void ix_page_release(void *ctx, mdw_index_page *page)
-{
-    (void)ctx;
-    mdw_index_page_release(page);
+    return mdw_index_feed_walk(ctx, owner_did, hashtag_id, cursor, limit, fn, fn_ctx, page);
 }
 
 static int ix_communities(void *ctx, mdw_index_community_fn fn, void *fn_ctx)
@@ -35,8 +30,7 @@ static int ix_communities(void *ctx, mdw_index_community_fn fn, void *fn_ctx)
 void mdw_feedgen_source_index(mdw_feed_source *src, mdw_index *ix)
 {
     src->ctx = ix;
-    src->feed_page = ix_feed_page;
-    src->page_release = ix_page_release;
+    src->feed_walk = ix_feed_walk;
     src->communities = ix_communities;
 }
 

@@ -13,6 +13,7 @@
 
 #include "common/crypto.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "index/index_impl.h"
@@ -645,8 +646,9 @@ static int find_community_cached(mdw_index *ix, MDB_txn *txn, const char *owner,
     return rc;
 }
 
-int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashtag_id,
-                        const char *cursor, size_t limit, mdw_index_page *page)
+int mdw_index_feed_walk(mdw_index *ix, const char *owner_did, const char *hashtag_id,
+                        const char *cursor, size_t limit, mdw_index_post_fn fn, void *ctx,
+                        mdw_index_page *page)
 {
     memset(page, 0, sizeof *page);
     if (limit < 1 || limit > 100 || !owner_did || !hashtag_id)
@@ -681,11 +683,8 @@ int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashta
     /* Newest first = descending keys: land on the first key >= position, step back once. */
     int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     r = r == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
-    /* Values stay valid until the transaction ends: gather, then copy once. */
-    MDB_val got[100];
-    size_t bytes = 0;
     int64_t last_sk = 0;
-    uint8_t last_h[MDW_IX_H];
+    const uint8_t *last_h = NULL; /* inside the key, valid until the txn ends */
     int more = 0;
     while (r == 0 && k.mv_size == sizeof key && memcmp(k.mv_data, key, MDW_IX_H) == 0) {
         const uint8_t *kp = k.mv_data;
@@ -701,25 +700,13 @@ int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashta
         mdw_ix_dec_init(&d, &v);
         mdw_ix_str u = mdw_ix_dec_str(&d);
         last_sk = sk;
-        memcpy(last_h, kp + MDW_IX_H + 8, MDW_IX_H);
+        last_h = kp + MDW_IX_H + 8;
         if (!d.err) {
-            got[page->n].mv_data = (void *)u.p;
-            got[page->n++].mv_size = u.n;
-            bytes += u.n + 1;
+            page->n++;
+            if ((rc = fn(ctx, u.p, u.n)) != 0)
+                goto done;
         }
         r = mdb_cursor_get(cur, &k, &v, MDB_PREV);
-    }
-    /* One block: n pointers, n lengths, then the strings. */
-    char *block = xmalloc(page->n * (sizeof(char *) + sizeof(size_t)) + bytes + 1);
-    page->uris = (char **)(void *)block;
-    page->lens = (size_t *)(void *)(block + page->n * sizeof(char *));
-    char *str = block + page->n * (sizeof(char *) + sizeof(size_t));
-    for (size_t i = 0; i < page->n; i++) {
-        memcpy(str, got[i].mv_data, got[i].mv_size);
-        str[got[i].mv_size] = '\0';
-        page->uris[i] = str;
-        page->lens[i] = got[i].mv_size;
-        str += got[i].mv_size + 1;
     }
     if (more && page->scanned)
         mdw_ix_cursor_encode(last_sk, last_h, page->cursor);
@@ -728,9 +715,51 @@ done:
     if (cur)
         mdb_cursor_close(cur);
     mdw_ix_rtxn_end(ix, txn);
-    if (rc)
-        mdw_index_page_release(page);
     return rc;
+}
+
+/* mdw_index_feed_page's visitor: the URIs back to back in a growing block. */
+struct page_acc {
+    mdw_buf strs;
+    size_t lens[100];
+    size_t n;
+};
+
+static int page_acc_add(void *ctx, const char *uri, size_t len)
+{
+    struct page_acc *a = ctx;
+    a->lens[a->n++] = len;
+    int rc = mdw_buf_append(&a->strs, uri, len);
+    return rc ? rc : mdw_buf_putc(&a->strs, '\0');
+}
+
+int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashtag_id,
+                        const char *cursor, size_t limit, mdw_index_page *page)
+{
+    struct page_acc a;
+    a.n = 0;
+    mdw_buf_init(&a.strs, 100 * (MDW_MAX_URI_BYTES + 1));
+    int rc = mdw_index_feed_walk(ix, owner_did, hashtag_id, cursor, limit, page_acc_add, &a, page);
+    if (rc) {
+        mdw_buf_release(&a.strs);
+        memset(page, 0, sizeof *page);
+        return rc;
+    }
+    /* One block: n pointers, n lengths, then the strings. */
+    size_t head = a.n * (sizeof(char *) + sizeof(size_t));
+    char *block = xmalloc(head + a.strs.len + 1);
+    page->uris = (char **)(void *)block;
+    page->lens = (size_t *)(void *)(block + a.n * sizeof(char *));
+    char *str = block + head;
+    if (a.strs.len)
+        memcpy(str, a.strs.data, a.strs.len);
+    for (size_t i = 0; i < a.n; i++) {
+        page->uris[i] = str;
+        page->lens[i] = a.lens[i];
+        str += a.lens[i] + 1;
+    }
+    mdw_buf_release(&a.strs);
+    return 0;
 }
 
 void mdw_index_page_release(mdw_index_page *page)

@@ -61,6 +61,17 @@ void mdw_index_close(mdw_index *ix);
 */
 int mdw_index_feed_page(mdw_index *ix, const char *owner_did, const char *hashtag_id,
                         const char *cursor, size_t limit, mdw_index_page *page);
+
+/*
+** The same page without copying it: fn(ctx, uri, len) for each post, newest
+** first, inside the read transaction (uri is not NUL-terminated and valid only
+** during the call; a non-zero return stops the walk and is returned). page
+** gets n, cursor and scanned; its uris and lens stay NULL (nothing to release).
+*/
+typedef int (*mdw_index_post_fn)(void *ctx, const char *uri, size_t len);
+int mdw_index_feed_walk(mdw_index *ix, const char *owner_did, const char *hashtag_id,
+                        const char *cursor, size_t limit, mdw_index_post_fn fn, void *ctx,
+                        mdw_index_page *page);
 void mdw_index_page_release(mdw_index_page *page);
 
 /* Visits every open community: (owner DID, hashtag id). Stops if fn returns non-zero. */

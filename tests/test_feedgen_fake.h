@@ -23,21 +23,22 @@
 #define FAKE_POSTS 120
 
 typedef struct fake_source {
-    _Atomic int delay_ms; /* feed_page sleeps this long (drain tests) */
-    _Atomic int fail;     /* feed_page returns this code when non-zero */
-    _Atomic int calls;    /* feed_page calls */
+    _Atomic int delay_ms; /* feed_walk sleeps this long (drain tests) */
+    _Atomic int fail;     /* feed_walk returns this code when non-zero */
+    _Atomic int calls;    /* feed_walk calls */
     char last_cursor[64]; /* cursor of the last call ("" for none) */
     size_t last_limit;
     const char *first_uri; /* when set, replaces the first post's URI (escaping tests) */
 } fake_source;
 
-static int fake_feed_page(void *ctx, const char *owner, const char *id, const char *cursor,
-                          size_t limit, mdw_index_page *page)
+static int fake_feed_walk(void *ctx, const char *owner, const char *id, const char *cursor,
+                          size_t limit, mdw_index_post_fn fn, void *fn_ctx, mdw_index_page *page)
 {
     fake_source *f = ctx;
     f->calls++;
     snprintf(f->last_cursor, sizeof f->last_cursor, "%s", cursor ? cursor : "");
     f->last_limit = limit;
+    memset(page, 0, sizeof *page);
     if (f->delay_ms)
         usleep((useconds_t)f->delay_ms * 1000);
     if (f->fail)
@@ -51,34 +52,23 @@ static int fake_feed_page(void *ctx, const char *owner, const char *id, const ch
         if (*end || start < 0 || start > FAKE_POSTS)
             return MDW_EMALFORMED;
     }
-    memset(page, 0, sizeof *page);
-    page->uris = xcalloc(limit, sizeof(char *));
-    page->lens = xcalloc(limit, sizeof(size_t));
     long i = start;
-    for (; i < FAKE_POSTS && page->n < limit; i++)
-        page->uris[page->n++] =
-            xasprintf("at://did:plc:author%03ld/app.bsky.feed.post/3k%06ld", i % 7, FAKE_POSTS - i);
-    if (f->first_uri && page->n) {
-        free(page->uris[0]);
-        page->uris[0] = xstrdup(f->first_uri);
+    for (; i < FAKE_POSTS && page->n < limit; i++) {
+        char uri[96];
+        const char *u = uri;
+        snprintf(uri, sizeof uri, "at://did:plc:author%03ld/app.bsky.feed.post/3k%06ld", i % 7,
+                 FAKE_POSTS - i);
+        if (f->first_uri && page->n == 0)
+            u = f->first_uri;
+        page->n++;
+        page->scanned++;
+        int rc = fn(fn_ctx, u, strlen(u));
+        if (rc)
+            return rc;
     }
-    for (size_t k = 0; k < page->n; k++)
-        page->lens[k] = strlen(page->uris[k]);
-    page->scanned = page->n;
     if (i < FAKE_POSTS)
         snprintf(page->cursor, sizeof page->cursor, "%ld", i);
     return 0;
-}
-
-static void fake_page_release(void *ctx, mdw_index_page *page)
-{
-    for (size_t i = 0; i < page->n; i++)
-        free(page->uris[i]);
-    free(page->uris);
-    free(page->lens);
-    page->uris = NULL;
-    page->lens = NULL;
-    page->n = 0;
 }
 
 static int fake_communities(void *ctx, mdw_index_community_fn fn, void *fctx)
@@ -94,7 +84,7 @@ static int fake_communities(void *ctx, mdw_index_community_fn fn, void *fctx)
 
 static inline mdw_feed_source fake_source_make(fake_source *f)
 {
-    mdw_feed_source s = {f, fake_feed_page, fake_page_release, fake_communities};
+    mdw_feed_source s = {f, fake_feed_walk, fake_communities};
     return s;
 }
 

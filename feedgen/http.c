@@ -28,7 +28,7 @@
 ** response headers. It must fit MDW_MAX_HTTP_URL_BYTES plus ordinary
 ** headers; a request line beyond it gets MHD's 414, headers beyond it 431.
 */
-#define HTTP_CONN_MEMORY (32u * 1024)
+#define HTTP_CONN_MEMORY (16u * 1024)
 
 struct mdw_feedgen {
     struct MHD_Daemon *d;
@@ -43,15 +43,27 @@ struct mdw_feedgen {
     const void *on_stop_arg;
 };
 
-/* One request in flight (MHD's con_cls): the raw target copied before MHD edits it. */
-struct req {
+/*
+** One TCP connection (MHD's socket context, from MHD_OPTION_NOTIFY_CONNECTION),
+** and the request in flight on it (also its con_cls while one is). What every
+** request needs is kept here and reused, so a keep-alive request allocates
+** nothing of ours: its target copy, and the response body, which MHD sends
+** straight from this buffer (a connection's next request is read only after
+** its response went out, and the connection is closed after its last one).
+*/
+struct conn {
     int64_t t0_us;
     int called; /* the access handler ran once */
     int status;
     int route;
-    size_t len;
-    char target[];
+    size_t len;   /* target's length */
+    char *target; /* the raw target, copied before MHD edits it */
+    size_t tcap;  /* target's allocation */
+    mdw_buf body; /* the response body being sent */
 };
+
+/* A body buffer grown past this (a big /metrics, describeFeedGenerator) is not kept. */
+#define CONN_BODY_KEEP (64u * 1024)
 
 /* ---- metrics ------------------------------------------------------------------------------- */
 
@@ -146,26 +158,55 @@ static void count_request(int route, int status, int64_t us)
 
 /* ---- MHD callbacks ------------------------------------------------------------------------- */
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)c;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn *cn = xcalloc(1, sizeof *cn);
+        mdw_buf_init(&cn->body, MDW_FEEDGEN_MAX_RESPONSE_BYTES);
+        *socket_context = cn;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        struct conn *cn = *socket_context;
+        mdw_buf_release(&cn->body);
+        free(cn->target);
+        free(cn);
+        *socket_context = NULL;
+    }
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
     mdw_feedgen *fg = cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn *cn = ci ? ci->socket_context : NULL;
+    if (!cn)
+        return NULL; /* cannot happen (on_connection runs first); on_request refuses */
     size_t n = strlen(uri);
-    struct req *r = xmalloc(sizeof *r + n + 1);
-    r->t0_us = mdw_clock_mono_us(fg->clock);
-    r->status = 0;
-    r->called = 0;
-    r->route = MDW_ROUTE_NOT_FOUND;
-    r->len = n;
-    memcpy(r->target, uri, n + 1);
+    if (n + 1 > cn->tcap) {
+        cn->tcap = n + 1 > 256 ? n + 1 : 256;
+        free(cn->target);
+        cn->target = xmalloc(cn->tcap);
+    }
+    cn->t0_us = mdw_clock_mono_us(fg->clock);
+    cn->status = 0;
+    cn->called = 0;
+    cn->route = MDW_ROUTE_NOT_FOUND;
+    cn->len = n;
+    memcpy(cn->target, uri, n + 1);
     atomic_fetch_add(&fg->inflight, 1);
-    return r;
+    return cn;
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe)
 {
     mdw_feedgen *fg = cls;
-    struct req *r = *con_cls;
+    struct conn *r = *con_cls;
+    (void)c;
+    (void)toe;
     if (!r)
         return;
     *con_cls = NULL;
@@ -173,7 +214,6 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r->status)
         count_request(r->route, r->status, mdw_clock_mono_us(fg->clock) - r->t0_us);
     atomic_fetch_sub(&fg->inflight, 1);
-    free(r);
 }
 
 static void add_header(struct MHD_Response *resp, const char *k, const char *v)
@@ -187,7 +227,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   size_t *upload_data_size, void **con_cls)
 {
     mdw_feedgen *fg = cls;
-    struct req *r = *con_cls;
+    struct conn *r = *con_cls;
     if (!r)
         return MHD_NO; /* cannot happen: on_uri always runs first */
     if (r->status) {
@@ -221,29 +261,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     };
     mdw_xrpc_reply rep;
     mdw_xrpc_reply_init(&rep);
+    if (r->body.cap > CONN_BODY_KEEP)
+        mdw_buf_release(&r->body);
+    rep.body = r->body; /* the connection's buffer, empty, maybe allocated */
+    rep.body.len = 0;
     if (mdw_xrpc_serve(&fg->xs, &q, &rep) != 0) {
         mdw_buf_reset(&rep.body);
         rep.status = 500;
         rep.content_type = "application/json; charset=utf-8";
         mdw_xrpc_error_json(&rep.body, "InternalServerError", "Internal Server Error");
     }
+    r->body = rep.body; /* (the serve may have grown it) */
     if (rep.posts)
         mdw_counter_add(&posts_served, rep.posts);
     if (rep.scanned)
         mdw_counter_add(&entries_scanned, rep.scanned);
 
-    struct MHD_Response *resp;
-    if (rep.body.len) {
-        size_t len = 0;
-        char *data = mdw_buf_detach(&rep.body, &len);
-        resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-    } else {
-        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    }
-    if (!resp) {
-        mdw_xrpc_reply_release(&rep);
+    /* Sent from the connection's buffer, which outlives the response (struct conn). */
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->body.len, r->body.len ? r->body.data : NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
         return MHD_NO;
-    }
     if (rep.content_type)
         add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep.content_type);
     add_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, "*");
@@ -265,7 +303,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     r->route = rep.route;
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)rep.status, resp);
     MHD_destroy_response(resp);
-    mdw_xrpc_reply_release(&rep);
     if (*upload_data_size)
         *upload_data_size = 0;
     return ret;
@@ -324,9 +361,10 @@ int mdw_feedgen_start_opts(mdw_feedgen **out, const mdw_feedgen_opts *o)
     fg->d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, fg, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
         fg, MHD_OPTION_URI_LOG_CALLBACK, on_uri, fg, MHD_OPTION_NOTIFY_COMPLETED, on_done, fg,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->http_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, fg, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
         threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, threads, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!fg->d) {

@@ -15,6 +15,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/version.h"
 #include "feedgen/feedgen.h"
 #include "tests/test.h"
 #include "tests/test_feedgen_fake.h"
@@ -246,6 +247,136 @@ TEST(keep_alive)
     mdw_feedgen_stop(fg);
 }
 
+/* The fake source's body for (cursor, limit), as serve_feed writes it. */
+static void fake_body(mdw_buf *b, long start, long limit, const char *first)
+{
+    long end = start + limit < FAKE_POSTS ? start + limit : FAKE_POSTS;
+    mdw_buf_reset(b);
+    if (end < FAKE_POSTS)
+        mdw_buf_printf(b, "{\"cursor\":\"%ld\",\"feed\":[", end);
+    else
+        mdw_buf_puts(b, "{\"feed\":[");
+    for (long i = start; i < end; i++) {
+        mdw_buf_puts(b, i > start ? ",{\"post\":\"" : "{\"post\":\"");
+        if (i == start && first)
+            mdw_buf_puts(b, first);
+        else
+            mdw_buf_printf(b, "at://did:plc:author%03ld/app.bsky.feed.post/3k%06ld", i % 7,
+                           FAKE_POSTS - i);
+        mdw_buf_puts(b, "\"}");
+    }
+    mdw_buf_puts(b, "]}");
+}
+
+/* Reads one response from fd into head/body (body per Content-Length; none for HEAD). */
+static int read_response(int fd, mdw_buf *in, int head_only, mdw_buf *status_line, mdw_buf *body)
+{
+    char chunk[65536];
+    for (;;) {
+        char *end = in->data ? strstr(in->data, "\r\n\r\n") : NULL;
+        if (end) {
+            size_t hlen = (size_t)(end - in->data) + 4;
+            const char *cl = strstr(in->data, "Content-Length: ");
+            size_t blen = cl && cl < end ? (size_t)strtoul(cl + 16, NULL, 10) : 0;
+            if (head_only)
+                blen = 0;
+            if (in->len >= hlen + blen) {
+                mdw_buf_reset(status_line);
+                mdw_buf_append(status_line, in->data,
+                               (size_t)(strstr(in->data, "\r\n") - in->data));
+                mdw_buf_reset(body);
+                mdw_buf_append(body, in->data + hlen, blen);
+                size_t rest = in->len - hlen - blen;
+                memmove(in->data, in->data + hlen + blen, rest + 1);
+                in->len = rest;
+                return 0;
+            }
+        }
+        ssize_t r = recv(fd, chunk, sizeof chunk, 0);
+        if (r <= 0)
+            return -1;
+        if (mdw_buf_append(in, chunk, (size_t)r))
+            return -1;
+    }
+}
+
+TEST(pipelined_responses_intact)
+{
+    /*
+    ** Responses are sent from a buffer the connection reuses: five requests
+    ** pipelined in one write, the client reading only after the server's
+    ** socket buffer filled up mid-way through a 200 KB body, must come back
+    ** byte for byte (a later request must not overwrite a body still being
+    ** sent), including a small body right after a big one (the big buffer
+    ** is dropped then) and a HEAD.
+    */
+    mdw_feedgen *fg = start(1, 64, 10);
+    ASSERT(fg);
+    static char huge[200001];
+    for (size_t i = 0; i < sizeof huge - 1; i++)
+        huge[i] = (char)('a' + i % 26);
+    fsrc.first_uri = huge;
+    char req[4096];
+    int n = snprintf(req, sizeof req,
+                     "GET /xrpc/app.bsky.feed.getFeedSkeleton?" FEED_Q "&limit=100 HTTP/1.1\r\n"
+                     "Host: x\r\n\r\n"
+                     "GET /xrpc/_health HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "HEAD /xrpc/app.bsky.feed.getFeedSkeleton?" FEED_Q "&limit=3 HTTP/1.1\r\n"
+                     "Host: x\r\n\r\n"
+                     "GET /xrpc/app.bsky.feed.getFeedSkeleton?" FEED_Q "&limit=3&cursor=5 "
+                     "HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /xrpc/_health HTTP/1.1\r\nHost: x\r\n\r\n");
+    /* A small receive buffer, so the big body stalls in the server's send. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int rcvbuf = 4096;
+    ASSERT_OK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf));
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)mdw_feedgen_port(fg));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_OK(connect(fd, (struct sockaddr *)&a, sizeof a));
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ASSERT_EQ(send(fd, req, (size_t)n, MSG_NOSIGNAL), (ssize_t)n);
+    usleep(300 * 1000); /* the server fills the socket buffers and waits */
+
+    mdw_buf in = MDW_BUF_INIT(1 << 22), line = MDW_BUF_INIT(256), body = MDW_BUF_INIT(1 << 22),
+            want = MDW_BUF_INIT(1 << 22);
+    const char *health = "{\"version\":\"" MDW_VERSION "\"}";
+
+    ASSERT_OK(read_response(fd, &in, 0, &line, &body));
+    ASSERT_STREQ(line.data, "HTTP/1.1 200 OK");
+    fake_body(&want, 0, 100, huge);
+    ASSERT(body.len > 200000);
+    ASSERT_EQ(body.len, want.len);
+    ASSERT(memcmp(body.data, want.data, want.len) == 0);
+
+    ASSERT_OK(read_response(fd, &in, 0, &line, &body));
+    ASSERT_STREQ(line.data, "HTTP/1.1 200 OK");
+    ASSERT_STREQ(body.data, health);
+
+    ASSERT_OK(read_response(fd, &in, 1, &line, &body));
+    ASSERT_STREQ(line.data, "HTTP/1.1 200 OK");
+    ASSERT_EQ(body.len, 0);
+
+    ASSERT_OK(read_response(fd, &in, 0, &line, &body));
+    ASSERT_STREQ(line.data, "HTTP/1.1 200 OK");
+    fake_body(&want, 5, 3, huge);
+    ASSERT_STREQ(body.data, want.data);
+
+    ASSERT_OK(read_response(fd, &in, 0, &line, &body));
+    ASSERT_STREQ(body.data, health);
+    ASSERT_EQ(in.len, 0);
+    close(fd);
+    mdw_buf_release(&in);
+    mdw_buf_release(&line);
+    mdw_buf_release(&body);
+    mdw_buf_release(&want);
+    fsrc.first_uri = NULL;
+    mdw_feedgen_stop(fg);
+}
+
 TEST(size_limits)
 {
     mdw_feedgen *fg = start(1, 64, 10);
@@ -400,6 +531,7 @@ int main(void)
     mdw_log_set_level(MDW_LOG_ERROR);
     RUN(basic_routes);
     RUN(keep_alive);
+    RUN(pipelined_responses_intact);
     RUN(size_limits);
     RUN(connection_cap);
     RUN(idle_timeout);

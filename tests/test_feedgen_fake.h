@@ -31,6 +31,15 @@ typedef struct fake_source {
     const char *first_uri; /* when set, replaces the first post's URI (escaping tests) */
 } fake_source;
 
+/* The URI of post i (0 = newest) of the fake community. */
+#define FAKE_URI_MAX 96
+static inline const char *fake_uri(long i, char out[FAKE_URI_MAX])
+{
+    snprintf(out, FAKE_URI_MAX, "at://did:plc:author%03ld/app.bsky.feed.post/3k%06ld", i % 7,
+             FAKE_POSTS - i);
+    return out;
+}
+
 static int fake_feed_walk(void *ctx, const char *owner, const char *id, const char *cursor,
                           size_t limit, mdw_index_post_fn fn, void *fn_ctx, mdw_index_page *page)
 {
@@ -54,10 +63,8 @@ static int fake_feed_walk(void *ctx, const char *owner, const char *id, const ch
     }
     long i = start;
     for (; i < FAKE_POSTS && page->n < limit; i++) {
-        char uri[96];
-        const char *u = uri;
-        snprintf(uri, sizeof uri, "at://did:plc:author%03ld/app.bsky.feed.post/3k%06ld", i % 7,
-                 FAKE_POSTS - i);
+        char uri[FAKE_URI_MAX];
+        const char *u = fake_uri(i, uri);
         if (f->first_uri && page->n == 0)
             u = f->first_uri;
         page->n++;

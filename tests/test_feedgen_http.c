@@ -97,10 +97,14 @@ static void resp_release(resp *r)
     mdw_buf_release(&r->headers);
 }
 
-/* Raw TCP connection to the server. */
-static int tcp_connect(int port)
+/* Raw TCP connection to the server; rcvbuf > 0 sets a small receive buffer first. */
+static int tcp_connect_rcvbuf(int port, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0) {
+        close(fd);
+        return -1;
+    }
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
@@ -113,6 +117,11 @@ static int tcp_connect(int port)
     struct timeval tv = {5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
+}
+
+static int tcp_connect(int port)
+{
+    return tcp_connect_rcvbuf(port, 0);
 }
 
 /* Sends raw bytes, returns the status code of the reply (0 if the connection closed first). */
@@ -260,9 +269,10 @@ static void fake_body(mdw_buf *b, long start, long limit, const char *first)
         mdw_buf_puts(b, i > start ? ",{\"post\":\"" : "{\"post\":\"");
         if (i == start && first)
             mdw_buf_puts(b, first);
-        else
-            mdw_buf_printf(b, "at://did:plc:author%03ld/app.bsky.feed.post/3k%06ld", i % 7,
-                           FAKE_POSTS - i);
+        else {
+            char uri[FAKE_URI_MAX];
+            mdw_buf_puts(b, fake_uri(i, uri));
+        }
         mdw_buf_puts(b, "\"}");
     }
     mdw_buf_puts(b, "]}");
@@ -327,17 +337,8 @@ TEST(pipelined_responses_intact)
                      "HTTP/1.1\r\nHost: x\r\n\r\n"
                      "GET /xrpc/_health HTTP/1.1\r\nHost: x\r\n\r\n");
     /* A small receive buffer, so the big body stalls in the server's send. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int rcvbuf = 4096;
-    ASSERT_OK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf));
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)mdw_feedgen_port(fg));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_OK(connect(fd, (struct sockaddr *)&a, sizeof a));
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int fd = tcp_connect_rcvbuf(mdw_feedgen_port(fg), 4096);
+    ASSERT(fd >= 0);
     ASSERT_EQ(send(fd, req, (size_t)n, MSG_NOSIGNAL), (ssize_t)n);
     usleep(300 * 1000); /* the server fills the socket buffers and waits */
 

@@ -53,6 +53,12 @@ static int pfx_open(pfx *x, const char *tmp)
     return 0;
 }
 
+/* Opens the processor on the fixture's queue, index and clock, with x->cfg. */
+static int pfx_start(pfx *x)
+{
+    return mdw_processor_open(&x->p, &x->cfg, x->q, x->f.ix, &x->f.clk);
+}
+
 static void pfx_close(pfx *x)
 {
     mdw_processor_close(x->p);
@@ -110,7 +116,7 @@ TEST(queue_to_feed)
     fx_post(f, ALICE, "hello #atr_" TAG, p, sizeof p);
     fx_post(f, BOB, "not a member #atr_" TAG, NULL, 0);
     ASSERT_OK(pfx_flush(&x));
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    ASSERT_OK(pfx_start(&x));
     ASSERT_OK(pfx_drain(&x));
     char *feed = fx_feed(f, OWNER, TAG);
     ASSERT_STREQ(feed, p);
@@ -167,7 +173,7 @@ TEST(invalid_records_refused_and_counted)
     /* lexicon: unknown action */
     fx_mod(f, OWNER, curi, "delete_everything", ALICE, NULL, 0);
     ASSERT_OK(pfx_flush(&x));
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    ASSERT_OK(pfx_start(&x));
     ASSERT_OK(pfx_drain(&x));
     mdw_processor_stats st;
     mdw_processor_stats_get(x.p, &st);
@@ -210,7 +216,7 @@ TEST(malformed_events_go_to_dead_letters)
     ASSERT_OK(pfx_append_raw(&x, "{\"did\":\"did:plc:x\",\"kind\":\"commit\",\"commit\":"
                                  "{\"operation\":\"create\",\"collection\":\"app.bsky.feed.post\","
                                  "\"rkey\":\"3k\"}}"));
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, x.f.ix, &x.f.clk));
+    ASSERT_OK(pfx_start(&x));
     ASSERT_OK(pfx_drain(&x));
     mdw_processor_stats st;
     mdw_processor_stats_get(x.p, &st);
@@ -258,7 +264,7 @@ TEST(crash_between_commit_and_ack_not_applied_twice)
     ASSERT_OK(mdw_rules_commit(f->r, b.items[b.n - 1].seq));
     mdw_queue_batch_release(&b);
     /* "restart" */
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    ASSERT_OK(pfx_start(&x));
     ASSERT_OK(pfx_drain(&x));
     mdw_processor_stats st;
     mdw_processor_stats_get(x.p, &st);
@@ -279,7 +285,7 @@ TEST(one_processor_per_data_dir)
     pfx x;
     ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
     mdw_processor *second = NULL;
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, x.f.ix, &x.f.clk));
+    ASSERT_OK(pfx_start(&x));
     ASSERT_EQ(mdw_processor_open(&second, &x.cfg, x.q, x.f.ix, &x.f.clk), MDW_ELOCKED);
     ASSERT(second == NULL);
     mdw_processor_close(x.p);
@@ -402,7 +408,7 @@ TEST(real_jetstream_events_decode)
     snprintf(p2, sizeof p2, "%s/jetstream_expected_first100.jsonl", base);
     size_t n = append_file_lines(&x, p1) + append_file_lines(&x, p2);
     ASSERT_EQ(n, 110);
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, x.f.ix, &x.f.clk));
+    ASSERT_OK(pfx_start(&x));
     ASSERT_OK(pfx_drain(&x));
     mdw_processor_stats st;
     mdw_processor_stats_get(x.p, &st);
@@ -491,7 +497,7 @@ TEST(batch_spans_several_claims_one_transaction)
         fx_post(f, OWNER, "#atr_" TAG, NULL, 0);
     ASSERT_OK(pfx_flush(&x));
     x.cfg.batch = 1000;
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    ASSERT_OK(pfx_start(&x));
     size_t n;
     ASSERT_OK(mdw_processor_step(x.p, &n));
     ASSERT_EQ(n, 1000);
@@ -568,7 +574,7 @@ static char *process_into(const char *dir, char **ev, size_t n, size_t batch, in
     char *d = NULL;
     x.cfg.batch = batch;
     x.cfg.decode_inline = inline_;
-    if (pfx_flush(&x) || mdw_processor_open(&x.p, &x.cfg, x.q, x.f.ix, &x.f.clk) || pfx_drain(&x))
+    if (pfx_flush(&x) || pfx_start(&x) || pfx_drain(&x))
         d = xstrdup("PROCESS FAILED");
     else if (mdw_queue_depth(x.q) != 0)
         d = xstrdup("QUEUE NOT DRAINED");
@@ -646,10 +652,9 @@ TEST(chunks_decoded_ahead_lose_nothing)
     const char *tmp = TEST_TMPDIR();
     ASSERT_OK(pfx_open(&x, tmp));
     ASSERT_OK(queue_many_posts(&x));
-    fx *f = &x.f;
     /* Closed with up to four chunks decoded ahead of the step. */
     x.cfg.batch = 200;
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    ASSERT_OK(pfx_start(&x));
     size_t n;
     ASSERT_OK(mdw_processor_step(x.p, &n));
     ASSERT_EQ(n, 200);
@@ -736,7 +741,7 @@ TEST(failed_batch_retried_before_later_events)
         fx_post(f, OWNER, "#atr_" TAG, NULL, 0);
     ASSERT_OK(pfx_flush(&x));
     x.cfg.batch = 100;
-    ASSERT_OK(mdw_processor_open(&x.p, &x.cfg, x.q, f->ix, &f->clk));
+    ASSERT_OK(pfx_start(&x));
     size_t n;
     ASSERT_OK(mdw_processor_step(x.p, &n));
     ASSERT_EQ(n, 100);

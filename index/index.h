@@ -4,8 +4,8 @@
 ** Written only by the processor (processor/), read by feedgen in read-only
 ** transactions (no locks between them; other processes may read while the
 ** processor writes). This header is the CONTRACT between the two: the read
-** API below is what feedgen uses. The processor's write side lives in
-** processor/ (or index/index_write.h) and may grow freely.
+** API below is what feedgen uses. The write side is declared apart from
+** this contract and may grow freely.
 **
 ** Communities are keyed by (owner DID, hashtag id), the id being the 8
 ** lowercase hex digits of #atr_<id>. A feed page lists, newest first, the

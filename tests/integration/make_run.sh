@@ -8,7 +8,7 @@
 # rebuilding with other flags.
 . "$(dirname "$0")/../lib.sh"
 T_DIR=$T
-. "$(dirname "$0")/pipeline_lib.bash" # pl_free_port
+. "$(dirname "$0")/pipeline_lib.bash"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 case "${BUILD:-build}" in
 build-asan) SANARG=SAN=asan ;;
@@ -16,7 +16,7 @@ build-asan) SANARG=SAN=asan ;;
 esac
 
 for sig in INT TERM; do
-  port=$(pl_free_port)
+  port=$(free_port)
   data="$T/data-$sig"
   log="$T/make-run-$sig.log"
   MEADOW_DATA="$data" MEADOW_PORT="$port" MEADOW_LOG_LEVEL=info \

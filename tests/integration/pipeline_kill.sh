@@ -29,7 +29,7 @@ SENTINEL=$(awk '$1 == "sentinel" {print $2}' "$T/summary")
 OWNER0=$(awk '$1 == "feed" {print $2; exit}' "$T/summary")
 TAG0=$(awk '$1 == "feed" {print $3; exit}' "$T/summary")
 
-RPORT=$(pl_free_port)
+RPORT=$(free_port)
 check "replay server up" replay_start --rate "$RATE" --quiet
 
 sentinel_seen() { # port
@@ -46,11 +46,11 @@ wait_sentinel() { # port seconds
 }
 
 # The uninterrupted reference run, beside the killed one.
-REFPORT=$(pl_free_port)
+REFPORT=$(free_port)
 check "reference meadow serve up" serve_start "$T/ref" "$REFPORT" "$T/ref.log"
 REFPID=$SPID
 
-PORT=$(pl_free_port)
+PORT=$(free_port)
 kills=0
 start=$SECONDS
 while [ $kills -lt $KILLS ] && [ $((SECONDS - start)) -lt 90 ]; do

@@ -29,18 +29,6 @@ iso() {
   printf -v ms %03d $((($1 / 1000) % 1000))
   ISO=$s.${ms}Z
 }
-# A free port on 127.0.0.1 without python (lib.sh's free_port starts python3,
-# which takes seconds behind a pyenv shim): a random port nobody listens on,
-# below the kernel's ephemeral range (32768+), so that no outgoing connection
-# of the test (curl, meadow -> replay server) can hold it meanwhile.
-pl_free_port() {
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((15000 + (RANDOM * 32768 + RANDOM) % 17000))
-    (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  return 1
-}
 # A did:plc-shaped DID from a short lowercase name (padded to 24 characters).
 mkdid() { local p=${1}aaaaaaaaaaaaaaaaaaaaaaaa; printf 'did:plc:%s' "${p:0:24}"; }
 

@@ -17,8 +17,8 @@ T_DIR=$T
 cd "$T"
 : >"$STREAM"
 
-RPORT=$(pl_free_port)
-HPORT=$(pl_free_port)
+RPORT=$(free_port)
+HPORT=$(free_port)
 
 O0=$(mkdid ownerzero) O1=$(mkdid ownerone) O2=$(mkdid ownertwo) O3=$(mkdid ownerthree)
 O4=$(mkdid ownerfour) O5=$(mkdid ownerfive) O6=$(mkdid ownersix) O7=$(mkdid ownerseven)

@@ -146,10 +146,6 @@ const char *mdw_pds_did(const mdw_pds *p)
 {
     return p->did;
 }
-const char *mdw_pds_handle(const mdw_pds *p)
-{
-    return p->handle;
-}
 
 /* ---- one HTTP exchange ---- */
 

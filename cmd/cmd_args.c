@@ -102,6 +102,16 @@ static void typed(char *argv_item, int shortc, char out[64])
     snprintf(out, 64, "%.*s", n > 60 ? 60 : n, argv_item ? argv_item : "?");
 }
 
+static int add_pos(const mdw_cmd_spec *s, mdw_cmd_args *a, const char *arg, FILE *err)
+{
+    if (a->npos == s->max_pos || a->npos == MDW_CMD_MAX_POS) {
+        a->status = error_to(s, err, "unexpected argument \"%s\"", arg);
+        return 1;
+    }
+    a->pos[a->npos++] = arg;
+    return 0;
+}
+
 int mdw_cmd_parse_to(const mdw_cmd_spec *s, int argc, char **argv, mdw_cmd_args *a, FILE *out,
                      FILE *err)
 {
@@ -112,9 +122,13 @@ int mdw_cmd_parse_to(const mdw_cmd_spec *s, int argc, char **argv, mdw_cmd_args 
     char alias[MDW_CMD_MAX_OPTS][32];
     char shorts[3 * MDW_CMD_MAX_OPTS + 8];
     int nl = 0, ns = 0;
-    if (s->subs)
-        shorts[ns++] = '+'; /* stop at the subcommand */
-    shorts[ns++] = ':';     /* a missing value returns ':' */
+    /*
+    ** A parent stops at its subcommand ('+'); a leaf takes its arguments in
+    ** order as they come ('-': returned as 1), so options may follow them
+    ** even under POSIXLY_CORRECT.
+    */
+    shorts[ns++] = s->subs ? '+' : '-';
+    shorts[ns++] = ':'; /* a missing value returns ':' */
     shorts[ns++] = 'h';
     for (int i = 0; !s->subs && i < MDW_CMD_MAX_OPTS; i++) {
         const mdw_cmd_opt *o = &s->opts[i];
@@ -143,6 +157,11 @@ int mdw_cmd_parse_to(const mdw_cmd_spec *s, int argc, char **argv, mdw_cmd_args 
     opterr = 0; /* the messages below name the command */
     int c;
     while ((c = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+        if (c == 1) {
+            if (add_pos(s, a, optarg, err))
+                return 1;
+            continue;
+        }
         if (c == 'h') {
             mdw_cmd_usage(s, out);
             a->status = 0;
@@ -194,13 +213,9 @@ int mdw_cmd_parse_to(const mdw_cmd_spec *s, int argc, char **argv, mdw_cmd_args 
         a->status = error_to(s, err, "unknown subcommand \"%s\"", argv[optind]);
         return 1;
     }
-    for (int i = optind; i < argc; i++) {
-        if (a->npos == s->max_pos || a->npos == MDW_CMD_MAX_POS) {
-            a->status = error_to(s, err, "unexpected argument \"%s\"", argv[i]);
+    for (int i = optind; i < argc; i++) /* after "--" */
+        if (add_pos(s, a, argv[i], err))
             return 1;
-        }
-        a->pos[a->npos++] = argv[i];
-    }
     if (a->npos < s->min_pos) {
         a->status = error_to(s, err, "missing argument");
         return 1;

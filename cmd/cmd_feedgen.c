@@ -20,12 +20,18 @@
 #include "index/index.h"
 #include "common/banned.h"
 
+const mdw_cmd_spec mdw_cmd_feedgen_spec = {
+    .path = "feedgen",
+    .summary = "serve the XRPC feed endpoints from an existing data directory",
+    .synopsis = "[--SETTING VALUE ...]",
+    .run = mdw_cmd_feedgen,
+};
+
 int mdw_cmd_feedgen(const mdw_config *cfg, int argc, char **argv)
 {
-    if (argc > 1) {
-        fprintf(stderr, "usage: meadow [--setting value ...] feedgen\n");
-        return 2;
-    }
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_feedgen_spec, argc, argv, &a))
+        return a.status;
     /*
     ** Every request allocates and frees a few KiB on its worker thread's
     ** arena; with glibc's default trimming the arenas shrink and regrow all

@@ -18,12 +18,18 @@
 #include "queue/queue.h"
 #include "common/banned.h"
 
+const mdw_cmd_spec mdw_cmd_firehose_spec = {
+    .path = "firehose",
+    .summary = "run ingest alone: source -> lightweight filter -> queue",
+    .synopsis = "[--SETTING VALUE ...]",
+    .run = mdw_cmd_firehose,
+};
+
 int mdw_cmd_firehose(const mdw_config *cfg, int argc, char **argv)
 {
-    if (argc > 1) {
-        fprintf(stderr, "usage: meadow [--setting value ...] firehose\n");
-        return 2;
-    }
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_firehose_spec, argc, argv, &a))
+        return a.status;
     int rc = mdw_stop_install();
     if (rc) {
         fprintf(stderr, "meadow firehose: cannot install signal handlers: %s\n", mdw_strerror(rc));

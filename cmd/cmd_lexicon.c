@@ -17,12 +17,27 @@
 #include "lexicon/lexicon.h"
 #include "common/banned.h"
 
-static int usage(void)
-{
-    fprintf(stderr,
-            "usage: meadow lexicon validate [--dir DIR] [--no-builtin] [--no-app] NSID [FILE|-]\n");
-    return 2;
-}
+enum { O_DIR, O_NO_BUILTIN, O_NO_APP };
+static const mdw_cmd_spec validate_spec = {
+    .path = "lexicon validate",
+    .summary = "check a record (JSON from FILE or stdin) against the lexicon documents and "
+               "Meadow's rules",
+    .synopsis = "[--dir DIR] [--no-builtin] [--no-app] NSID [FILE|-]",
+    .opts =
+        {
+            [O_DIR] = {"dir", 0, "DIR", "also load the lexicon documents (*.json) under DIR"},
+            [O_NO_BUILTIN] = {"no-builtin", 0, NULL, "without the builtin documents (needs --dir)"},
+            [O_NO_APP] = {"no-app", 0, NULL, "skip Meadow's application rules"},
+        },
+    .min_pos = 1,
+    .max_pos = 2,
+};
+const mdw_cmd_spec mdw_cmd_lexicon_spec = {
+    .path = "lexicon",
+    .summary = "lexicon validate NSID [FILE]: check a record",
+    .subs = (const mdw_cmd_spec *const[]){&validate_spec, NULL},
+    .run = mdw_cmd_lexicon,
+};
 
 static int read_all(FILE *f, mdw_buf *b)
 {
@@ -38,26 +53,13 @@ static int read_all(FILE *f, mdw_buf *b)
 
 int mdw_cmd_lexicon(const mdw_config *cfg, int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "validate"))
-        return usage();
-    const char *dir = NULL, *nsid = NULL, *file = "-";
-    int app = 1, builtin = 1, pos = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--dir") && i + 1 < argc)
-            dir = argv[++i];
-        else if (!strcmp(argv[i], "--no-app"))
-            app = 0;
-        else if (!strcmp(argv[i], "--no-builtin"))
-            builtin = 0;
-        else if (pos == 0 && (pos = 1))
-            nsid = argv[i];
-        else if (pos == 1 && (pos = 2))
-            file = argv[i];
-        else
-            return usage();
-    }
-    if (!nsid || (!builtin && !dir))
-        return usage();
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_lexicon_spec, argc, argv, &a))
+        return a.status;
+    const char *dir = a.opt[O_DIR], *nsid = a.pos[0], *file = a.npos > 1 ? a.pos[1] : "-";
+    int app = !a.opt[O_NO_APP], builtin = !a.opt[O_NO_BUILTIN];
+    if (!builtin && !dir)
+        return mdw_cmd_usage_error(&validate_spec, "--no-builtin needs --dir");
 
     mdw_lexicon *lex = NULL;
     int rc = mdw_lexicon_new(&lex);

@@ -54,79 +54,104 @@ typedef struct cli {
 
 /* ---- arguments ---- */
 
-#define MAX_POS 4
-typedef struct args {
-    const char *pos[MAX_POS];
-    int npos;
-    const char *name, *description, *stage, *owner, *community, *reason, *display_name, *cid;
-} args;
+/*
+** Every option of these commands has one index here; a spec lists the ones
+** it accepts at their index, so a value can only land in its own slot
+** (mdw_cmd_args.opt[O_X]), and any other option is an error.
+*/
+enum { O_NAME, O_DISPLAY_NAME, O_DESCRIPTION, O_STAGE, O_COMMUNITY, O_OWNER, O_REASON, O_CID };
 
-static int usage(const char *text)
-{
-    fprintf(stderr, "usage: %s\n", text);
-    return 2;
-}
+#define OPT_OWNER                                                                                  \
+    [O_OWNER] = {"owner", 0, "HANDLE|DID", "the community's owner, when it is not you"}
+#define OPT_COMMUNITY                                                                              \
+    [O_COMMUNITY] = {"community", 0, "C", "the community: its config AT-URI or its hashtag"}
+#define OPT_REASON [O_REASON] = {"reason", 0, "TEXT", "why (kept in the record)"}
 
-/* Parses --opt value / --opt=value for the options in `allowed` ("name,owner"). */
-static int parse_args(int argc, char **argv, int from, const char *allowed, args *a)
-{
-    memset(a, 0, sizeof *a);
-    for (int i = from; i < argc; i++) {
-        const char *s = argv[i];
-        if (strncmp(s, "--", 2) != 0 || !s[2]) {
-            if (a->npos == MAX_POS) {
-                fprintf(stderr, "meadow: too many arguments\n");
-                return 2;
-            }
-            a->pos[a->npos++] = s;
-            continue;
-        }
-        const char *k = s + 2, *eq = strchr(k, '=');
-        size_t kl = eq ? (size_t)(eq - k) : strlen(k);
-        char key[32];
-        if (kl >= sizeof key) {
-            fprintf(stderr, "meadow: unknown option %s\n", s);
-            return 2;
-        }
-        for (size_t j = 0; j < kl; j++)
-            key[j] = k[j] == '-' ? '_' : k[j];
-        key[kl] = '\0';
-        if (strstr(key, "password")) {
-            fprintf(stderr, "meadow: the app password is never taken from the command line: "
-                            "set MEADOW_APP_PASSWORD or app_password_file\n");
-            return 2;
-        }
-        /* allowed is a comma list; find key as a whole item. */
-        const char *f = allowed;
-        int found = 0;
-        while (f && *f) {
-            const char *e = strchr(f, ',');
-            size_t fl = e ? (size_t)(e - f) : strlen(f);
-            if (fl == kl && !strncmp(f, key, kl))
-                found = 1;
-            f = e ? e + 1 : NULL;
-        }
-        if (!found) {
-            fprintf(stderr, "meadow: unknown option --%s\n", key);
-            return 2;
-        }
-        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v) {
-            fprintf(stderr, "meadow: --%s needs a value\n", key);
-            return 2;
-        }
-        const char **slot = !strcmp(key, "name")           ? &a->name
-                            : !strcmp(key, "description")  ? &a->description
-                            : !strcmp(key, "stage")        ? &a->stage
-                            : !strcmp(key, "owner")        ? &a->owner
-                            : !strcmp(key, "community")    ? &a->community
-                            : !strcmp(key, "reason")       ? &a->reason
-                            : !strcmp(key, "display_name") ? &a->display_name
-                                                           : &a->cid;
-        *slot = v;
+static const mdw_cmd_spec create_spec = {
+    .path = "community create",
+    .summary = "create a community: a config record with a new hashtag",
+    .synopsis = "--name NAME [--description TEXT] [--stage theme|community|graduated]",
+    .opts = {[O_NAME] = {"name", 0, "NAME", "the community's name (required)"},
+             [O_DESCRIPTION] = {"description", 0, "TEXT", "a description"},
+             [O_STAGE] = {"stage", 0, "STAGE", "theme (default), community or graduated"}},
+};
+static const mdw_cmd_spec join_spec = {
+    .path = "community join",
+    .summary = "join a community (a membership record)",
+    .synopsis = "<config-uri | hashtag> [--owner HANDLE|DID]",
+    .opts = {OPT_OWNER},
+    .min_pos = 1,
+    .max_pos = 1,
+};
+static const mdw_cmd_spec leave_spec = {
+    .path = "community leave",
+    .summary = "leave a community (deletes your membership records)",
+    .synopsis = "<config-uri | hashtag> [--owner HANDLE|DID]",
+    .opts = {OPT_OWNER},
+    .min_pos = 1,
+    .max_pos = 1,
+};
+const mdw_cmd_spec mdw_cmd_community_spec = {
+    .path = "community",
+    .summary = "community create|join|leave",
+    .subs = (const mdw_cmd_spec *const[]){&create_spec, &join_spec, &leave_spec, NULL},
+    .run = mdw_cmd_community,
+};
+
+#define POST_SPEC(verb, what)                                                                      \
+    {                                                                                              \
+        .path = "moderate " verb, .summary = what,                                                 \
+        .synopsis = "<post-uri> --community C [--owner HANDLE|DID] [--reason TEXT] [--cid CID]",   \
+        .opts = {OPT_COMMUNITY, OPT_OWNER, OPT_REASON,                                             \
+                 [O_CID] = {"cid", 0, "CID", "the post version acted on (default: read it)"}},     \
+        .min_pos = 1, .max_pos = 1,                                                                \
     }
-    return 0;
-}
+#define USER_SPEC(verb, what)                                                                      \
+    {                                                                                              \
+        .path = "moderate " verb, .summary = what,                                                 \
+        .synopsis = "<did | handle> --community C [--owner HANDLE|DID] [--reason TEXT]",           \
+        .opts = {OPT_COMMUNITY, OPT_OWNER, OPT_REASON}, .min_pos = 1, .max_pos = 1,                \
+    }
+static const mdw_cmd_spec hide_spec = POST_SPEC("hide", "hide a post from the community's feed");
+static const mdw_cmd_spec unhide_spec = POST_SPEC("unhide", "undo hide");
+static const mdw_cmd_spec block_spec = USER_SPEC("block", "keep a user's posts out of the feed");
+static const mdw_cmd_spec unblock_spec = USER_SPEC("unblock", "undo block");
+const mdw_cmd_spec mdw_cmd_moderate_spec = {
+    .path = "moderate",
+    .summary = "moderate hide|unhide|block|unblock (C: config AT-URI or hashtag)",
+    .subs =
+        (const mdw_cmd_spec *const[]){&hide_spec, &unhide_spec, &block_spec, &unblock_spec, NULL},
+    .run = mdw_cmd_moderate,
+};
+
+static const mdw_cmd_spec publish_spec = {
+    .path = "feed publish",
+    .summary = "publish (or update) the community's feed generator record; owner only",
+    .synopsis = "<config-uri | hashtag> --display-name NAME [--description TEXT]",
+    .opts = {[O_DISPLAY_NAME] = {"display-name", 0, "NAME", "the feed's name (required)"},
+             [O_DESCRIPTION] = {"description", 0, "TEXT", "a description"}},
+    .min_pos = 1,
+    .max_pos = 1,
+};
+const mdw_cmd_spec mdw_cmd_feed_spec = {
+    .path = "feed",
+    .summary = "feed publish COMMUNITY --display-name ...",
+    .subs = (const mdw_cmd_spec *const[]){&publish_spec, NULL},
+    .run = mdw_cmd_feed,
+};
+
+enum { O_FROM, O_RELAY, O_EVENTS };
+const mdw_cmd_spec mdw_cmd_rebuild_spec = {
+    .path = "rebuild",
+    .summary = "rebuild the index from PDS records (into an empty data directory)",
+    .synopsis = "[--from URL] [--relay] [--events]",
+    .opts = {[O_FROM] = {"from", 0, "URL", "the PDS (or relay) to walk; default pds_url"},
+             [O_RELAY] = {"relay", 0, NULL, "URL is a relay: listReposByCollection, then each PDS"},
+             [O_EVENTS] = {"events", 0, NULL,
+                           "print the records as Jetstream events (JSON lines) instead of "
+                           "building the index"}},
+    .run = mdw_cmd_rebuild,
+};
 
 /* ---- the client ---- */
 
@@ -378,11 +403,8 @@ static int resolve_community(cli *c, const char *arg, const char *owner_arg, int
     return 0;
 }
 
-static int community_create(cli *c, const args *a)
+static int community_create(cli *c, const mdw_cmd_args *a)
 {
-    if (!a->name || a->npos)
-        return usage("meadow community create --name NAME [--description TEXT] [--stage "
-                     "theme|community|graduated]");
     int rc = login(c);
     if (rc)
         return rc;
@@ -415,11 +437,11 @@ static int community_create(cli *c, const args *a)
     now_text(c, now);
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddStringToObject(rec, "$type", NSID_CONFIG);
-    cJSON_AddStringToObject(rec, "name", a->name);
-    if (a->description)
-        cJSON_AddStringToObject(rec, "description", a->description);
+    cJSON_AddStringToObject(rec, "name", a->opt[O_NAME]);
+    if (a->opt[O_DESCRIPTION])
+        cJSON_AddStringToObject(rec, "description", a->opt[O_DESCRIPTION]);
     cJSON_AddStringToObject(rec, "hashtag", tag);
-    cJSON_AddStringToObject(rec, "stage", a->stage ? a->stage : "theme");
+    cJSON_AddStringToObject(rec, "stage", a->opt[O_STAGE] ? a->opt[O_STAGE] : "theme");
     cJSON_AddStringToObject(rec, "createdAt", now);
     char *uri = NULL;
     rc = validate(c, NSID_CONFIG, rec);
@@ -460,17 +482,14 @@ static void member_release(member_ctx *m)
     free(m->uris);
 }
 
-static int community_join_leave(cli *c, int join, const args *a)
+static int community_join_leave(cli *c, int join, const mdw_cmd_args *a)
 {
-    if (a->npos != 1)
-        return usage(join ? "meadow community join <config-uri | hashtag> [--owner HANDLE|DID]"
-                          : "meadow community leave <config-uri | hashtag> [--owner HANDLE|DID]");
     int rc = login(c);
     if (rc)
         return rc;
     community m;
     /* Leaving works even when the config is gone; joining needs it. */
-    if ((rc = resolve_community(c, a->pos[0], a->owner, join, &m)) != 0) {
+    if ((rc = resolve_community(c, a->pos[0], a->opt[O_OWNER], join, &m)) != 0) {
         community_release(&m);
         return rc;
     }
@@ -529,17 +548,13 @@ out:
 
 int mdw_cmd_community(const mdw_config *cfg, int argc, char **argv)
 {
-    const char *u = "meadow community create|join|leave ...";
-    if (argc < 2)
-        return usage(u);
-    int create_ = !strcmp(argv[1], "create"), join = !strcmp(argv[1], "join"),
-        leave = !strcmp(argv[1], "leave");
-    if (!create_ && !join && !leave)
-        return usage(u);
-    args a;
-    int rc = parse_args(argc, argv, 2, create_ ? "name,description,stage" : "owner", &a);
-    if (rc)
-        return rc;
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_community_spec, argc, argv, &a))
+        return a.status;
+    int create_ = a.spec == &create_spec, join = a.spec == &join_spec;
+    if (create_ && !a.opt[O_NAME])
+        return mdw_cmd_usage_error(a.spec, "--name is required");
+    int rc;
     cli c;
     if (cli_open(&c, cfg) != 0) {
         cli_close(&c);
@@ -562,27 +577,17 @@ static int is_moderator(const cJSON *config, const char *did)
 
 int mdw_cmd_moderate(const mdw_config *cfg, int argc, char **argv)
 {
-    const char *u = "meadow moderate hide|unhide <post-uri> --community C [--reason R]\n"
-                    "       meadow moderate block|unblock <did | handle> --community C [--reason "
-                    "R]\n       (C: config AT-URI or hashtag; --owner H when not yours)";
-    if (argc < 2)
-        return usage(u);
-    const char *verb = argv[1];
-    const char *action = !strcmp(verb, "hide")      ? "hide_post"
-                         : !strcmp(verb, "unhide")  ? "unhide_post"
-                         : !strcmp(verb, "block")   ? "block_user"
-                         : !strcmp(verb, "unblock") ? "unblock_user"
-                                                    : NULL;
-    if (!action)
-        return usage(u);
-    int post = !strcmp(verb, "hide") || !strcmp(verb, "unhide");
-    args a;
-    int rc = parse_args(argc, argv, 2,
-                        post ? "community,owner,reason,cid" : "community,owner,reason", &a);
-    if (rc)
-        return rc;
-    if (a.npos != 1 || !a.community)
-        return usage(u);
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_moderate_spec, argc, argv, &a))
+        return a.status;
+    const char *action = a.spec == &hide_spec     ? "hide_post"
+                         : a.spec == &unhide_spec ? "unhide_post"
+                         : a.spec == &block_spec  ? "block_user"
+                                                  : "unblock_user";
+    int post = a.spec == &hide_spec || a.spec == &unhide_spec;
+    if (!a.opt[O_COMMUNITY])
+        return mdw_cmd_usage_error(a.spec, "--community is required");
+    int rc;
     cli c;
     if (cli_open(&c, cfg) != 0) {
         cli_close(&c);
@@ -590,7 +595,8 @@ int mdw_cmd_moderate(const mdw_config *cfg, int argc, char **argv)
     }
     community m = {0};
     char *target_did = NULL, *post_cid = NULL, *uri = NULL;
-    if ((rc = login(&c)) != 0 || (rc = resolve_community(&c, a.community, a.owner, 1, &m)) != 0)
+    if ((rc = login(&c)) != 0 ||
+        (rc = resolve_community(&c, a.opt[O_COMMUNITY], a.opt[O_OWNER], 1, &m)) != 0)
         goto out;
     const char *me = mdw_pds_did(c.pds);
     if (strcmp(me, m.owner) != 0 && !is_moderator(m.value, me))
@@ -613,8 +619,8 @@ int mdw_cmd_moderate(const mdw_config *cfg, int argc, char **argv)
             /* The index knows posts by DID URIs: a handle in the URI is replaced. */
             turi = xasprintf("at://%s/%s/%s", author, coll, rkey);
             /* The CID pins the version acted on; a post already gone is hidden by URI. */
-            if (a.cid)
-                post_cid = xstrdup(a.cid);
+            if (a.opt[O_CID])
+                post_cid = xstrdup(a.opt[O_CID]);
             else if (mdw_pds_resolve_endpoint(c.pds, author, &base) == 0 &&
                      mdw_pds_get_record(c.pds, base, author, coll, rkey, &res) == 0) {
                 const cJSON *cid = cJSON_GetObjectItemCaseSensitive(res, "cid");
@@ -652,8 +658,8 @@ int mdw_cmd_moderate(const mdw_config *cfg, int argc, char **argv)
     cJSON_AddStringToObject(rec, "action", action);
     cJSON_AddItemToObject(rec, "target", target);
     cJSON_AddStringToObject(rec, "community", m.uri);
-    if (a.reason)
-        cJSON_AddStringToObject(rec, "reason", a.reason);
+    if (a.opt[O_REASON])
+        cJSON_AddStringToObject(rec, "reason", a.opt[O_REASON]);
     cJSON_AddStringToObject(rec, "createdAt", now);
     rc = validate(&c, NSID_ACTION, rec);
     if (rc == 0)
@@ -674,16 +680,12 @@ out:
 
 int mdw_cmd_feed(const mdw_config *cfg, int argc, char **argv)
 {
-    const char *u = "meadow feed publish <config-uri | hashtag> --display-name NAME "
-                    "[--description TEXT]";
-    if (argc < 2 || strcmp(argv[1], "publish") != 0)
-        return usage(u);
-    args a;
-    int rc = parse_args(argc, argv, 2, "display_name,description", &a);
-    if (rc)
-        return rc;
-    if (a.npos != 1 || !a.display_name)
-        return usage(u);
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_feed_spec, argc, argv, &a))
+        return a.status;
+    if (!a.opt[O_DISPLAY_NAME])
+        return mdw_cmd_usage_error(a.spec, "--display-name is required");
+    int rc;
     cli c;
     if (cli_open(&c, cfg) != 0) {
         cli_close(&c);
@@ -705,9 +707,9 @@ int mdw_cmd_feed(const mdw_config *cfg, int argc, char **argv)
     cJSON *rec = cJSON_CreateObject();
     cJSON_AddStringToObject(rec, "$type", NSID_GENERATOR);
     cJSON_AddStringToObject(rec, "did", service);
-    cJSON_AddStringToObject(rec, "displayName", a.display_name);
-    if (a.description)
-        cJSON_AddStringToObject(rec, "description", a.description);
+    cJSON_AddStringToObject(rec, "displayName", a.opt[O_DISPLAY_NAME]);
+    if (a.opt[O_DESCRIPTION])
+        cJSON_AddStringToObject(rec, "description", a.opt[O_DESCRIPTION]);
     cJSON_AddStringToObject(rec, "createdAt", now);
     rc = validate(&c, NSID_GENERATOR, rec);
     /* rkey = the hashtag id, so the feed URI names the community; publishing again updates it. */
@@ -851,21 +853,11 @@ static int print_event(void *ctx, const char *json, size_t len)
 
 int mdw_cmd_rebuild(const mdw_config *cfg, int argc, char **argv)
 {
-    const char *u = "meadow rebuild [--from URL] [--relay] [--events]\n"
-                    "  --events: print the PDS records as Jetstream events (JSON lines) instead "
-                    "of building the index in an empty data directory";
-    int relay = 0, events = 0;
-    const char *from = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--relay"))
-            relay = 1;
-        else if (!strcmp(argv[i], "--events"))
-            events = 1;
-        else if (!strcmp(argv[i], "--from") && i + 1 < argc)
-            from = argv[++i];
-        else
-            return usage(u);
-    }
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_rebuild_spec, argc, argv, &a))
+        return a.status;
+    int relay = a.opt[O_RELAY] != NULL, events = a.opt[O_EVENTS] != NULL;
+    const char *from = a.opt[O_FROM];
     cli c;
     if (cli_open(&c, cfg) != 0) {
         cli_close(&c);

@@ -37,12 +37,18 @@ static int open_index(const mdw_config *cfg, int readonly, mdw_index **ix)
     return rc;
 }
 
+const mdw_cmd_spec mdw_cmd_process_spec = {
+    .path = "process",
+    .summary = "run the processor alone: queue -> index",
+    .synopsis = "[--SETTING VALUE ...]",
+    .run = mdw_cmd_process,
+};
+
 int mdw_cmd_process(const mdw_config *cfg, int argc, char **argv)
 {
-    if (argc > 1) {
-        fprintf(stderr, "usage: meadow process\n");
-        return 2;
-    }
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_process_spec, argc, argv, &a))
+        return a.status;
     if (mkdir(cfg->data, 0755) && errno != EEXIST) {
         fprintf(stderr, "meadow: cannot create %s: %s\n", cfg->data, strerror(errno));
         return 1;
@@ -98,20 +104,10 @@ static int index_stats(const mdw_config *cfg)
     return rc ? 1 : 0;
 }
 
-static int index_dump(const mdw_config *cfg, int argc, char **argv)
+static int index_dump(const mdw_config *cfg, const mdw_cmd_args *a)
 {
-    const char *feed = NULL;
-    unsigned flags = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--records"))
-            flags |= MDW_INDEX_DUMP_RECORDS;
-        else if (!feed)
-            feed = argv[i];
-        else {
-            fprintf(stderr, "usage: meadow index dump [feed-uri] [--records]\n");
-            return 2;
-        }
-    }
+    const char *feed = a->npos ? a->pos[0] : NULL;
+    unsigned flags = a->opt[0] ? MDW_INDEX_DUMP_RECORDS : 0;
     char *owner = NULL, id[9];
     if (feed && mdw_index_parse_feed_uri(feed, &owner, id)) {
         fprintf(stderr,
@@ -149,14 +145,40 @@ static int index_backup(const mdw_config *cfg, const char *dir)
     return rc ? 1 : 0;
 }
 
+static const mdw_cmd_spec index_stats_spec = {
+    .path = "index stats",
+    .summary = "count communities, members, posts, records; map usage",
+};
+static const mdw_cmd_spec index_dump_spec = {
+    .path = "index dump",
+    .summary = "print the index (one community's feed when FEED-URI is given)",
+    .synopsis = "[FEED-URI] [--records]",
+    .opts = {{"records", 0, NULL, "also print the stored records"}},
+    .max_pos = 1,
+};
+static const mdw_cmd_spec index_backup_spec = {
+    .path = "index backup",
+    .summary = "copy the index (a consistent snapshot) to DIR/data.mdb",
+    .synopsis = "DIR",
+    .min_pos = 1,
+    .max_pos = 1,
+};
+const mdw_cmd_spec mdw_cmd_index_spec = {
+    .path = "index",
+    .summary = "index stats | index dump [FEED-URI] | index backup DIR",
+    .subs = (const mdw_cmd_spec *const[]){&index_stats_spec, &index_dump_spec, &index_backup_spec,
+                                          NULL},
+    .run = mdw_cmd_index,
+};
+
 int mdw_cmd_index(const mdw_config *cfg, int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "stats") && argc == 2)
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_index_spec, argc, argv, &a))
+        return a.status;
+    if (a.spec == &index_stats_spec)
         return index_stats(cfg);
-    if (argc >= 2 && !strcmp(argv[1], "dump"))
-        return index_dump(cfg, argc, argv);
-    if (argc == 3 && !strcmp(argv[1], "backup"))
-        return index_backup(cfg, argv[2]);
-    fprintf(stderr, "usage: meadow index stats | dump [feed-uri] [--records] | backup DIR\n");
-    return 2;
+    if (a.spec == &index_dump_spec)
+        return index_dump(cfg, &a);
+    return index_backup(cfg, a.pos[0]);
 }

@@ -19,14 +19,38 @@
 
 #define PREVIEW_BYTES 120 /* of each dead letter's event shown by `dead list` */
 
-static int usage(void)
-{
-    fprintf(stderr, "usage: meadow queue stats\n"
-                    "       meadow queue dead list\n"
-                    "       meadow queue dead requeue [SEQ]   (no SEQ: all)\n"
-                    "       meadow queue dead purge [SEQ]     (no SEQ: all)\n");
-    return 2;
-}
+static const mdw_cmd_spec stats_spec = {
+    .path = "queue stats",
+    .summary = "depth, oldest event, dead letters, cursors, map usage",
+};
+static const mdw_cmd_spec dead_list_spec = {
+    .path = "queue dead list",
+    .summary = "list the dead letters",
+};
+static const mdw_cmd_spec dead_requeue_spec = {
+    .path = "queue dead requeue",
+    .summary = "put dead letters back in the queue (no SEQ: all)",
+    .synopsis = "[SEQ]",
+    .max_pos = 1,
+};
+static const mdw_cmd_spec dead_purge_spec = {
+    .path = "queue dead purge",
+    .summary = "delete dead letters (no SEQ: all)",
+    .synopsis = "[SEQ]",
+    .max_pos = 1,
+};
+static const mdw_cmd_spec dead_spec = {
+    .path = "queue dead",
+    .summary = "the dead letters: list | requeue [SEQ] | purge [SEQ]",
+    .subs =
+        (const mdw_cmd_spec *const[]){&dead_list_spec, &dead_requeue_spec, &dead_purge_spec, NULL},
+};
+const mdw_cmd_spec mdw_cmd_queue_spec = {
+    .path = "queue",
+    .summary = "queue stats | queue dead list|requeue|purge",
+    .subs = (const mdw_cmd_spec *const[]){&stats_spec, &dead_spec, NULL},
+    .run = mdw_cmd_queue,
+};
 
 static int print_dead(void *ctx, uint64_t seq, uint32_t attempts, const char *error,
                       const char *data, size_t len)
@@ -95,23 +119,17 @@ static int print_stats(mdw_queue *q, const char *dir)
 
 int mdw_cmd_queue(const mdw_config *cfg, int argc, char **argv)
 {
-    if (argc < 2)
-        return usage();
-    const char *sub = argv[1];
-    int is_stats = !strcmp(sub, "stats") && argc == 2;
-    int is_dead = !strcmp(sub, "dead") && (argc == 3 || argc == 4);
-    if (!is_stats && !is_dead)
-        return usage();
-    const char *verb = is_dead ? argv[2] : "";
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_queue_spec, argc, argv, &a))
+        return a.status;
+    int is_stats = a.spec == &stats_spec;
+    const char *verb = a.spec == &dead_list_spec      ? "list"
+                       : a.spec == &dead_requeue_spec ? "requeue"
+                       : a.spec == &dead_purge_spec   ? "purge"
+                                                      : "";
     uint64_t seq = 0;
-    if (is_dead) {
-        if (strcmp(verb, "list") && strcmp(verb, "requeue") && strcmp(verb, "purge"))
-            return usage();
-        if (!strcmp(verb, "list") && argc == 4)
-            return usage();
-        if (argc == 4 && parse_seq(argv[3], &seq))
-            return 2;
-    }
+    if (a.npos && parse_seq(a.pos[0], &seq))
+        return 2;
 
     char *dir = mdw_queue_dir(cfg);
     struct stat sb;

@@ -154,12 +154,27 @@ static int relay_decode(const mdw_config *cfg, const char *path)
     return status;
 }
 
+static const mdw_cmd_spec decode_spec = {
+    .path = "relay decode",
+    .summary = "subscribeRepos frames ([u32 LE length][frame], zstd accepted) -> Jetstream JSON "
+               "lines; --verify_commits true --did_docs_file F checks signatures",
+    .synopsis = "FILE",
+    .min_pos = 1,
+    .max_pos = 1,
+};
+const mdw_cmd_spec mdw_cmd_relay_spec = {
+    .path = "relay",
+    .summary = "relay decode FILE: subscribeRepos frames -> Jetstream JSON",
+    .subs = (const mdw_cmd_spec *const[]){&decode_spec, NULL},
+    .run = mdw_cmd_relay,
+};
+
 int mdw_cmd_relay(const mdw_config *cfg, int argc, char **argv)
 {
-    if (argc == 3 && !strcmp(argv[1], "decode"))
-        return relay_decode(cfg, argv[2]);
-    fprintf(stderr, "usage: meadow [--verify_commits true --did_docs_file F] relay decode FILE\n");
-    return 2;
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_relay_spec, argc, argv, &a))
+        return a.status;
+    return relay_decode(cfg, a.pos[0]);
 }
 
 /* ---- car ---- */
@@ -298,12 +313,32 @@ static int car_info(const mdw_config *cfg, const char *path)
     return rc ? 1 : 0;
 }
 
+static const mdw_cmd_spec car_ls_spec = {
+    .path = "car ls",
+    .summary = "list a repository export's records: key, tab, CID",
+    .synopsis = "FILE",
+    .min_pos = 1,
+    .max_pos = 1,
+};
+static const mdw_cmd_spec car_info_spec = {
+    .path = "car info",
+    .summary = "a repository export's commit (DID, CIDs, revision, counts; signature with "
+               "--did_docs_file F)",
+    .synopsis = "FILE",
+    .min_pos = 1,
+    .max_pos = 1,
+};
+const mdw_cmd_spec mdw_cmd_car_spec = {
+    .path = "car",
+    .summary = "car ls FILE | car info FILE",
+    .subs = (const mdw_cmd_spec *const[]){&car_ls_spec, &car_info_spec, NULL},
+    .run = mdw_cmd_car,
+};
+
 int mdw_cmd_car(const mdw_config *cfg, int argc, char **argv)
 {
-    if (argc == 3 && !strcmp(argv[1], "ls"))
-        return car_ls(argv[2]);
-    if (argc == 3 && !strcmp(argv[1], "info"))
-        return car_info(cfg, argv[2]);
-    fprintf(stderr, "usage: meadow car ls FILE | meadow car info FILE\n");
-    return 2;
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_car_spec, argc, argv, &a))
+        return a.status;
+    return a.spec == &car_ls_spec ? car_ls(a.pos[0]) : car_info(cfg, a.pos[0]);
 }

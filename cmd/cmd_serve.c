@@ -29,12 +29,18 @@
 #include "queue/queue.h"
 #include "common/banned.h"
 
+const mdw_cmd_spec mdw_cmd_serve_spec = {
+    .path = "serve",
+    .summary = "run firehose, processor and feed server in one process",
+    .synopsis = "[--SETTING VALUE ...]",
+    .run = mdw_cmd_serve,
+};
+
 int mdw_cmd_serve(const mdw_config *cfg, int argc, char **argv)
 {
-    if (argc > 1) {
-        fprintf(stderr, "usage: meadow serve (settings: meadow --print-config)\n");
-        return 2;
-    }
+    mdw_cmd_args a;
+    if (mdw_cmd_parse(&mdw_cmd_serve_spec, argc, argv, &a))
+        return a.status;
     mdw_clock *clock = mdw_clock_real();
     mdw_stop_install();
     /*

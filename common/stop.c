@@ -43,11 +43,6 @@ int mdw_stop_requested(void)
     return stop_flag != 0;
 }
 
-void mdw_stop_request(void)
-{
-    on_signal(0);
-}
-
 int mdw_stop_fd(void)
 {
     return stop_efd;

@@ -178,11 +178,6 @@ int mdw_auth_new_from_config(mdw_auth **out, const mdw_config *cfg, mdw_clock *c
     return 0;
 }
 
-mdw_auth_mode mdw_auth_get_mode(const mdw_auth *a)
-{
-    return a->mode;
-}
-
 uint64_t mdw_auth_high_s_count(void)
 {
     return m_high_s.value;

@@ -67,7 +67,6 @@ int mdw_auth_mode_parse(const char *s, mdw_auth_mode *out);
 /* 0 or MDW_ECONFIG (no service DID, or no resolver while mode is not off). */
 int mdw_auth_new(mdw_auth **out, const mdw_auth_opts *opts, mdw_clock *clock);
 void mdw_auth_free(mdw_auth *a);
-mdw_auth_mode mdw_auth_get_mode(const mdw_auth *a);
 
 /*
 ** Checks a request. authorization: the Authorization header's value or NULL.

@@ -27,6 +27,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/strv.h"
 #include "feedgen/pds.h"
 #include "common/banned.h"
 
@@ -145,10 +146,6 @@ const char *mdw_pds_error(const mdw_pds *p)
 const char *mdw_pds_did(const mdw_pds *p)
 {
     return p->did;
-}
-const char *mdw_pds_handle(const mdw_pds *p)
-{
-    return p->handle;
 }
 
 /* ---- one HTTP exchange ---- */
@@ -1033,23 +1030,22 @@ static int walk_repo(mdw_pds *p, walk_ctx *w, const char *base, const char *did,
     return rc;
 }
 
-/* A sorted set of DIDs (relay mode gathers them over several collections). */
+/*
+** The DIDs of the relay walk, gathered over several collections: appended
+** (duplicates included), then sorted and made unique once
+** (mdw_strv_sort_unique), O(n log n) instead of a search per insert.
+*/
 typedef struct did_set {
     char **v;
-    size_t n;
+    size_t n, cap;
 } did_set;
-
-static int did_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static void did_set_add(did_set *s, const char *did)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i], did))
-            return;
-    s->v = xrealloc(s->v, (s->n + 1) * sizeof *s->v);
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 1024;
+        s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+    }
     s->v[s->n++] = xstrdup(did);
 }
 
@@ -1154,8 +1150,7 @@ int mdw_pds_walk(mdw_pds *p, const mdw_pds_walk_opts *o, mdw_pds_event_fn fn, vo
         }
         free(cursor);
     }
-    if (dids.n)
-        qsort(dids.v, dids.n, sizeof *dids.v, did_cmp);
+    dids.n = mdw_strv_sort_unique(dids.v, dids.n);
     st->repos_total = dids.n;
     for (size_t i = 0; i < dids.n && !rc; i++) {
         char *ep = NULL;

@@ -63,9 +63,8 @@ const char *mdw_pds_error(const mdw_pds *p);
 ** access token's age; calls refresh it when the PDS says ExpiredToken.
 */
 int mdw_pds_login(mdw_pds *p);
-/* The logged-in account's DID and handle (NULL before mdw_pds_login). */
+/* The logged-in account's DID (NULL before mdw_pds_login). */
 const char *mdw_pds_did(const mdw_pds *p);
-const char *mdw_pds_handle(const mdw_pds *p);
 
 /*
 ** Writes into the logged-in account's repository (logs in if needed). The

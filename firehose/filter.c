@@ -315,11 +315,6 @@ const char *mdw_filter_reason_name(mdw_filter_reason r)
     return (unsigned)r < MDW_FILTER_NREASONS ? reasons[r].name : "unknown";
 }
 
-const char *mdw_filter_result_name(mdw_filter_result r)
-{
-    return r == MDW_FILTER_PASS ? "pass" : r == MDW_FILTER_DROP ? "drop" : "malformed";
-}
-
 #define LBL(res, rsn) "result=\"" res "\",reason=\"" rsn "\""
 #define HELP          "Firehose events by lightweight-filter verdict"
 #define CTR(res, rsn) MDW_COUNTER_INIT("meadow_firehose_events_total", LBL(res, rsn), HELP)

@@ -75,7 +75,6 @@ int mdw_filter_event(const void *data, size_t len, mdw_filter_verdict *v);
 /* Result class of a reason (PASS/DROP/MALFORMED) and its label text. */
 mdw_filter_result mdw_filter_result_of(mdw_filter_reason r);
 const char *mdw_filter_reason_name(mdw_filter_reason r);
-const char *mdw_filter_result_name(mdw_filter_result r);
 
 /*
 ** Extracts the top-level integer time_us (the same walk as the filter). 0 or

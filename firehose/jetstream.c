@@ -199,14 +199,3 @@ void mdw_jetstream_free(mdw_jetstream *js)
     mdw_jetstream_opts_release(&js->o);
     free(js);
 }
-
-void mdw_jetstream_stats_get(const mdw_jetstream *js, mdw_jetstream_stats *st)
-{
-    *st = js->st;
-    mdw_wsclient_stats ws;
-    mdw_wsclient_stats_get(js->ws, &ws);
-    st->connects = ws.connects;
-    st->connect_failures = ws.connect_failures;
-    st->disconnects = ws.disconnects;
-    st->watchdog_closes = ws.watchdog_closes;
-}

@@ -62,6 +62,5 @@ typedef struct mdw_jetstream_stats {
     uint64_t connects, connect_failures, disconnects, watchdog_closes, clamped, messages, bytes;
     uint64_t oversize;
 } mdw_jetstream_stats;
-void mdw_jetstream_stats_get(const mdw_jetstream *js, mdw_jetstream_stats *st);
 
 #endif

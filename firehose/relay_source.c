@@ -292,14 +292,3 @@ void mdw_relay_source_free(mdw_relay_source *rs)
     mdw_relay_source_opts_release(&rs->o);
     free(rs);
 }
-
-void mdw_relay_source_stats_get(const mdw_relay_source *rs, mdw_relay_source_stats *st)
-{
-    *st = rs->st;
-    mdw_wsclient_stats ws;
-    mdw_wsclient_stats_get(rs->ws, &ws);
-    st->connects = ws.connects;
-    st->connect_failures = ws.connect_failures;
-    st->disconnects = ws.disconnects;
-    st->watchdog_closes = ws.watchdog_closes;
-}

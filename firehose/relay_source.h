@@ -62,6 +62,5 @@ int mdw_relay_source_new(mdw_relay_source **out, mdw_relay_source_opts *o, mdw_i
 int mdw_relay_source_run(mdw_relay_source *rs);
 void mdw_relay_source_request_stop(mdw_relay_source *rs);
 void mdw_relay_source_free(mdw_relay_source *rs);
-void mdw_relay_source_stats_get(const mdw_relay_source *rs, mdw_relay_source_stats *st);
 
 #endif

@@ -695,8 +695,3 @@ void mdw_wsclient_free(mdw_wsclient *ws)
     mdw_buf_release(&ws->tx);
     free(ws);
 }
-
-void mdw_wsclient_stats_get(const mdw_wsclient *ws, mdw_wsclient_stats *st)
-{
-    *st = ws->st;
-}

@@ -65,6 +65,5 @@ void mdw_wsclient_request_stop(mdw_wsclient *ws);
 /* From a callback: a fatal error, run() returns after this service pass. */
 void mdw_wsclient_fail(mdw_wsclient *ws);
 void mdw_wsclient_free(mdw_wsclient *ws);
-void mdw_wsclient_stats_get(const mdw_wsclient *ws, mdw_wsclient_stats *st);
 
 #endif

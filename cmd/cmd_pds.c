@@ -33,7 +33,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "feedgen/pds.h"
+#include "pds/pds.h"
 #include "index/index.h"
 #include "lexicon/lexicon.h"
 #include "processor/processor.h"

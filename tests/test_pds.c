@@ -12,7 +12,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "feedgen/pds.h"
+#include "pds/pds.h"
 #include "tests/test.h"
 #include "common/banned.h"
 

@@ -12,7 +12,7 @@
 
 #include <cJSON.h>
 
-#include "feedgen/pds.h"
+#include "pds/pds.h"
 #include "common/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 /*
-** feedgen/pds_util.c — the PDS client's pure pieces: record keys, URLs,
+** pds/pds_util.c — the PDS client's pure pieces: record keys, URLs,
 ** DID documents, XRPC error text, retry delays, and the owner-only files
 ** (app password, session cache). Kept apart from the libcurl code so the
 ** unit tests exercise them without a network.
@@ -15,7 +15,7 @@
 
 #include "common/err.h"
 #include "common/mem.h"
-#include "feedgen/pds.h"
+#include "pds/pds.h"
 #include "common/banned.h"
 
 void mdw_pds_tid(int64_t now_us, char out[14])

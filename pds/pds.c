@@ -1,5 +1,5 @@
 /*
-** feedgen/pds.c — the PDS client on libcurl: requests with retries, the
+** pds/pds.c — the PDS client on libcurl: requests with retries, the
 ** session (createSession / refreshSession, cached in a 0600 file), record
 ** writes and reads, identity resolution. See feedgen/pds.h.
 **
@@ -27,7 +27,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "feedgen/pds.h"
+#include "pds/pds.h"
 #include "common/banned.h"
 
 struct mdw_pds {

@@ -1,5 +1,5 @@
 /*
-** feedgen/pds.h — a client of one person's PDS (libcurl), for the CLI that
+** pds/pds.h — a client of one person's PDS (libcurl), for the CLI that
 ** writes community, membership, moderation and feed records.
 **
 ** A handle logs in as `identifier` with an app password taken from an

@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include "common/clock.h"
-#include "feedgen/didres.h"
+#include "identity/identity.h"
 
 typedef struct mdw_auth mdw_auth;
 

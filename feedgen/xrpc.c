@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/crypto.h"
-#include "common/diddoc.h"
+#include "identity/identity.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"

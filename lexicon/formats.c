@@ -19,7 +19,7 @@
 
 #include "common/clock.h"
 #include "common/crypto.h"
-#include "common/diddoc.h"
+#include "identity/identity.h"
 #include "common/banned.h"
 
 static int is_alpha(unsigned char c)

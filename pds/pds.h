@@ -147,10 +147,6 @@ int64_t mdw_pds_tid_time_us(const char *rkey);
 void mdw_pds_tid(int64_t now_us, char out[14]);
 /* base + "/xrpc/" + nsid + ("?" + query): caller frees. base may end in "/". */
 char *mdw_pds_xrpc_url(const char *base, const char *nsid, const char *query);
-/* The did.json URL of a did:web (NULL when not a valid did:web): caller frees. */
-char *mdw_pds_did_web_url(const char *did);
-/* Finds the #atproto_pds endpoint in a DID document (NULL if none): caller frees. */
-char *mdw_pds_doc_endpoint(const cJSON *doc);
 /*
 ** Splits at://authority/collection/rkey. Any out may be NULL; outputs are
 ** caller-freed. MDW_EMALFORMED when it is not of that form.

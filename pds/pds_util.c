@@ -1,6 +1,6 @@
 /*
 ** pds/pds_util.c — the PDS client's pure pieces: record keys, URLs,
-** DID documents, XRPC error text, retry delays, and the owner-only files
+** XRPC error text, retry delays, and the owner-only files
 ** (app password, session cache). Kept apart from the libcurl code so the
 ** unit tests exercise them without a network.
 */
@@ -59,65 +59,6 @@ char *mdw_pds_xrpc_url(const char *base, const char *nsid, const char *query)
     if (query && *query)
         return xasprintf("%.*s/xrpc/%s?%s", (int)n, base, nsid, query);
     return xasprintf("%.*s/xrpc/%s", (int)n, base, nsid);
-}
-
-char *mdw_pds_did_web_url(const char *did)
-{
-    const char *prefix = "did:web:";
-    if (strncmp(did, prefix, strlen(prefix)) != 0)
-        return NULL;
-    const char *host = did + strlen(prefix);
-    /* Only a bare host (an optional %3A-encoded port): paths are not atproto. */
-    if (!*host || strchr(host, ':') || strchr(host, '/'))
-        return NULL;
-    char *decoded = xstrdup(host);
-    char *pct = strstr(decoded, "%3A");
-    if (!pct)
-        pct = strstr(decoded, "%3a");
-    if (pct) {
-        *pct = ':';
-        memmove(pct + 1, pct + 3, strlen(pct + 3) + 1);
-    }
-    for (const char *c = decoded; *c; c++)
-        if (!(*c == '.' || *c == '-' || *c == ':' || (*c >= '0' && *c <= '9') ||
-              (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) {
-            free(decoded);
-            return NULL;
-        }
-    int local = !strcmp(decoded, "localhost") || !strncmp(decoded, "localhost:", 10);
-    char *url = xasprintf("%s://%s/.well-known/did.json", local ? "http" : "https", decoded);
-    free(decoded);
-    return url;
-}
-
-char *mdw_pds_doc_endpoint(const cJSON *doc)
-{
-    const cJSON *services = cJSON_GetObjectItemCaseSensitive(doc, "service");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
-    const cJSON *s;
-    cJSON_ArrayForEach(s, services)
-    {
-        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(s, "id");
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(s, "type");
-        const cJSON *ep = cJSON_GetObjectItemCaseSensitive(s, "serviceEndpoint");
-        if (!cJSON_IsString(sid) || !cJSON_IsString(ep))
-            continue;
-        /* The id is "#atproto_pds" or "<did>#atproto_pds". */
-        const char *frag = strchr(sid->valuestring, '#');
-        if (!frag || strcmp(frag, "#atproto_pds") != 0)
-            continue;
-        if (frag != sid->valuestring &&
-            (!cJSON_IsString(id) || strlen(id->valuestring) != (size_t)(frag - sid->valuestring) ||
-             strncmp(id->valuestring, sid->valuestring, (size_t)(frag - sid->valuestring))))
-            continue;
-        if (cJSON_IsString(type) && strcmp(type->valuestring, "AtprotoPersonalDataServer") != 0)
-            continue;
-        const char *u = ep->valuestring;
-        if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
-            continue;
-        return xstrdup(u);
-    }
-    return NULL;
 }
 
 int mdw_pds_parse_at_uri(const char *uri, char **authority, char **collection, char **rkey)

@@ -16,7 +16,7 @@
 #include "common/metrics.h"
 #include "feedgen/auth.h"
 #include "common/crypto.h"
-#include "feedgen/didres.h"
+#include "identity/identity.h"
 
 #define LXM "app.bsky.feed.getFeedSkeleton"
 #define SVC "did:web:feeds.meadow.test"

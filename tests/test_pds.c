@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "identity/identity.h"
 #include "pds/pds.h"
 #include "tests/test.h"
 #include "common/banned.h"
@@ -73,16 +74,21 @@ TEST(xrpc_url)
 
 TEST(did_web_url)
 {
-    char *u = mdw_pds_did_web_url("did:web:feeds.example.com");
+    char *u = mdw_did_doc_url("did:web:feeds.example.com", "https://plc.directory", 1);
     ASSERT_STREQ(u, "https://feeds.example.com/.well-known/did.json");
     free(u);
-    u = mdw_pds_did_web_url("did:web:localhost%3A2583");
+    u = mdw_did_doc_url("did:web:localhost%3A2583", "https://plc.directory", 1);
     ASSERT_STREQ(u, "http://localhost:2583/.well-known/did.json");
     free(u);
-    ASSERT(mdw_pds_did_web_url("did:web:example.com:user:alice") == NULL); /* paths: not atproto */
-    ASSERT(mdw_pds_did_web_url("did:plc:abc") == NULL);
-    ASSERT(mdw_pds_did_web_url("did:web:") == NULL);
-    ASSERT(mdw_pds_did_web_url("did:web:evil.com%2Fx") == NULL);
+    ASSERT(mdw_did_doc_url("did:web:example.com:user:alice", "https://plc.directory", 1) ==
+           NULL); /* paths: not atproto */
+    ASSERT(mdw_did_doc_url("did:plc:abc", "https://plc.directory", 1) == NULL);
+    ASSERT(mdw_did_doc_url("did:web:localhost%3A2583", "https://plc.directory", 0) == NULL);
+    u = mdw_did_doc_url("did:plc:ewvi7nxzyoun6zhxrhs64oiz", "https://plc.directory/", 1);
+    ASSERT_STREQ(u, "https://plc.directory/did:plc:ewvi7nxzyoun6zhxrhs64oiz");
+    free(u);
+    ASSERT(mdw_did_doc_url("did:web:", "https://plc.directory", 1) == NULL);
+    ASSERT(mdw_did_doc_url("did:web:evil.com%2Fx", "https://plc.directory", 1) == NULL);
 }
 
 /* Every real DID document of the corpus names an https PDS endpoint. */
@@ -109,7 +115,7 @@ TEST(doc_endpoint_corpus)
     cJSON_ArrayForEach(d, docs)
     {
         count++;
-        char *ep = mdw_pds_doc_endpoint(d);
+        char *ep = mdw_diddoc_pds_endpoint(d);
         if (ep && !strncmp(ep, "https://", 8))
             found++;
         free(ep);
@@ -126,7 +132,7 @@ TEST(doc_endpoint_rules)
                      "\"did:plc:a#atproto_pds\",\"type\":\"AtprotoPersonalDataServer\","
                      "\"serviceEndpoint\":\"https://pds.example\"}]}";
     cJSON *j = cJSON_Parse(ok);
-    char *ep = mdw_pds_doc_endpoint(j);
+    char *ep = mdw_diddoc_pds_endpoint(j);
     ASSERT_STREQ(ep, "https://pds.example");
     free(ep);
     cJSON_Delete(j);
@@ -134,7 +140,7 @@ TEST(doc_endpoint_rules)
     j = cJSON_Parse("{\"id\":\"did:plc:a\",\"service\":[{\"id\":\"did:plc:b#atproto_pds\","
                     "\"serviceEndpoint\":\"https://x\"},{\"id\":\"#atproto_pds\","
                     "\"serviceEndpoint\":\"ftp://x\"}]}");
-    ASSERT(mdw_pds_doc_endpoint(j) == NULL);
+    ASSERT(mdw_diddoc_pds_endpoint(j) == NULL);
     cJSON_Delete(j);
 }
 

@@ -1,7 +1,7 @@
 /*
 ** tests/fuzz/fuzz_pds.c — libFuzzer target for the PDS client's parsers of
 ** outside bytes: XRPC error bodies (mdw_pds_format_error), DID documents
-** (mdw_pds_doc_endpoint), AT-URIs, did:web identifiers, TID record keys.
+** (mdw_diddoc_pds_endpoint), AT-URIs, DID document URLs, TID record keys.
 ** The first byte picks nothing: every input goes through all of them.
 **
 **   make fuzz && build-fuzz/fuzz_pds -max_total_time=60 tests/fuzz/corpus/pds
@@ -12,6 +12,7 @@
 
 #include <cJSON.h>
 
+#include "identity/identity.h"
 #include "pds/pds.h"
 #include "common/banned.h"
 
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* control characters never reach a terminal */
 
     cJSON *doc = cJSON_ParseWithLength((const char *)data, size);
-    char *ep = mdw_pds_doc_endpoint(doc);
+    char *ep = mdw_diddoc_pds_endpoint(doc);
     if (ep && strncmp(ep, "https://", 8) != 0 && strncmp(ep, "http://", 7) != 0)
         abort();
     free(ep);
@@ -43,8 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         free(a), free(c), free(k);
     }
-    char *u = mdw_pds_did_web_url(s);
-    if (u && !strstr(u, "/.well-known/did.json"))
+    char *u = mdw_did_doc_url(s, "https://plc.directory", 1);
+    if (u && !strncmp(s, "did:web:", 8) && !strstr(u, "/.well-known/did.json"))
         abort();
     free(u);
     int64_t t = mdw_pds_tid_time_us(s);

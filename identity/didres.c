@@ -1,11 +1,11 @@
 /*
-** feedgen/didres.c — see didres.h.
+** identity/didres.c — DID resolution over the network, cached (identity.h).
 **
 ** The cache is a chained hash table keyed by the DID string plus an LRU list;
 ** one mutex guards both. Fetches run without the lock: a slow PLC directory
 ** must not serialize requests for DIDs that are already cached.
 */
-#include "feedgen/didres.h"
+#include "identity/identity.h"
 
 #include <cJSON.h>
 #include <curl/curl.h>
@@ -16,7 +16,6 @@
 
 #include "common/buf.h"
 #include "common/crypto.h"
-#include "common/diddoc.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -238,6 +237,29 @@ static int web_host(const char *did, char *host, size_t hostmax, int *localhost)
     return 0;
 }
 
+char *mdw_did_doc_url(const char *did, const char *plc_url, int allow_localhost)
+{
+    if (!mdw_did_syntax_valid(did, strlen(did)))
+        return NULL;
+    if (strncmp(did, "did:plc:", 8) == 0) {
+        const char *id = did + 8;
+        if (strlen(id) != 24 || strspn(id, "abcdefghijklmnopqrstuvwxyz234567") != 24)
+            return NULL;
+        size_t n = strlen(plc_url);
+        while (n > 0 && plc_url[n - 1] == '/')
+            n--;
+        return xasprintf("%.*s/%s", (int)n, plc_url, did);
+    }
+    if (strncmp(did, "did:web:", 8) == 0) {
+        char host[512];
+        int local = 0;
+        if (web_host(did, host, sizeof host, &local) != 0 || (local && !allow_localhost))
+            return NULL;
+        return xasprintf("%s://%s/.well-known/did.json", local ? "http" : "https", host);
+    }
+    return NULL;
+}
+
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
     mdw_buf *b = ud;
@@ -248,8 +270,6 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 /* Fetches and parses did's document into *keys. */
 static int fetch_doc(mdw_didres *r, const char *did, mdw_didres_keys *keys)
 {
-    char url[MDW_MAX_DID_BYTES + 1024];
-    int is_plc = 0;
     memset(keys, 0, sizeof *keys);
     if (!mdw_did_syntax_valid(did, strlen(did)))
         return MDW_EMALFORMED;
@@ -263,28 +283,16 @@ static int fetch_doc(mdw_didres *r, const char *did, mdw_didres_keys *keys)
         mdw_diddoc_release(&d);
         return 0;
     }
-    if (strncmp(did, "did:plc:", 8) == 0) {
-        const char *id = did + 8;
-        if (strlen(id) != 24 || strspn(id, "abcdefghijklmnopqrstuvwxyz234567") != 24)
-            return MDW_EMALFORMED;
-        snprintf(url, sizeof url, "%s/%s", r->plc_url, did);
-        is_plc = 1;
-    } else if (strncmp(did, "did:web:", 8) == 0) {
-        char host[512];
-        int local = 0;
-        if (web_host(did, host, sizeof host, &local) != 0)
-            return MDW_EMALFORMED;
-        if (local && !r->allow_localhost)
-            return MDW_EMALFORMED;
-        snprintf(url, sizeof url, "%s://%s/.well-known/did.json", local ? "http" : "https", host);
-    } else {
+    int is_plc = strncmp(did, "did:plc:", 8) == 0;
+    char *url = mdw_did_doc_url(did, r->plc_url, r->allow_localhost);
+    if (!url)
         return MDW_EMALFORMED;
-    }
 
     mdw_buf body = MDW_BUF_INIT(MDW_MAX_DID_DOC_BYTES);
     CURL *c = curl_easy_init();
     if (!c) {
         mdw_buf_release(&body);
+        free(url);
         return MDW_EHTTP;
     }
     struct curl_slist *hdrs =
@@ -325,6 +333,7 @@ static int fetch_doc(mdw_didres *r, const char *did, mdw_didres_keys *keys)
         rc = MDW_EHTTP;
     }
     mdw_buf_release(&body);
+    free(url);
     if (rc == 0)
         mdw_counter_inc(&m_fetch_ok);
     else if (rc == MDW_ENOTFOUND)

@@ -1,10 +1,10 @@
-/* common/diddoc.c — see diddoc.h. */
+/* identity/diddoc.c — DID documents and the file-backed resolver (identity.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include <cJSON.h>
 
-#include "common/diddoc.h"
+#include "identity/identity.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -65,6 +65,36 @@ static int vm_key(const cJSON *vm, mdw_pubkey *key)
     return mdw_pubkey_from_sec1(kt, raw, n, key);
 }
 
+char *mdw_diddoc_pds_endpoint(const cJSON *doc)
+{
+    const cJSON *services = cJSON_GetObjectItemCaseSensitive(doc, "service");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, services)
+    {
+        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(s, "id");
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(s, "type");
+        const cJSON *ep = cJSON_GetObjectItemCaseSensitive(s, "serviceEndpoint");
+        if (!cJSON_IsString(sid) || !cJSON_IsString(ep))
+            continue;
+        /* The id is "#atproto_pds" or "<did>#atproto_pds". */
+        const char *frag = strchr(sid->valuestring, '#');
+        if (!frag || strcmp(frag, "#atproto_pds") != 0)
+            continue;
+        if (frag != sid->valuestring &&
+            (!cJSON_IsString(id) || strlen(id->valuestring) != (size_t)(frag - sid->valuestring) ||
+             strncmp(id->valuestring, sid->valuestring, (size_t)(frag - sid->valuestring))))
+            continue;
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "AtprotoPersonalDataServer") != 0)
+            continue;
+        const char *u = ep->valuestring;
+        if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
+            continue;
+        return xstrdup(u);
+    }
+    return NULL;
+}
+
 static int from_cjson(const cJSON *doc, mdw_diddoc *out)
 {
     memset(out, 0, sizeof *out);
@@ -90,15 +120,7 @@ static int from_cjson(const cJSON *doc, mdw_diddoc *out)
             break;
         }
     }
-    const cJSON *svcs = cJSON_GetObjectItemCaseSensitive(doc, "service");
-    cJSON_ArrayForEach(it, svcs)
-    {
-        const char *sid = jstr(it, "id"), *ep = jstr(it, "serviceEndpoint");
-        if (sid && ep && ends_with(sid, "#atproto_pds")) {
-            out->pds = xstrdup(ep);
-            break;
-        }
-    }
+    out->pds = mdw_diddoc_pds_endpoint(doc);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/atname.h"
 #include "common/config.h"
 #include "common/crypto.h"
 #include "common/err.h"
@@ -342,27 +343,10 @@ static int iss_split(const char *iss, char *did, size_t didmax, const char **fra
         return -1;
     if (dl == 0 || dl >= didmax || dl > MDW_MAX_DID_BYTES)
         return -1;
+    if (!mdw_did_valid(iss, dl))
+        return -1;
     memcpy(did, iss, dl);
     did[dl] = '\0';
-    /* ^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$ */
-    if (strncmp(did, "did:", 4) != 0)
-        return -1;
-    size_t i = 4;
-    while (did[i] >= 'a' && did[i] <= 'z')
-        i++;
-    if (i == 4 || did[i] != ':')
-        return -1;
-    i++;
-    if (!did[i])
-        return -1;
-    for (; did[i]; i++) {
-        char c = did[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '%' || c == '-'))
-            return -1;
-    }
-    if (did[dl - 1] == ':' || did[dl - 1] == '%')
-        return -1;
     *frag = hash ? hash + 1 : NULL;
     return 0;
 }

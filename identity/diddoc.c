@@ -14,28 +14,6 @@
 
 #define MDW_MAX_DIDDOC_FILE (256u * 1024 * 1024)
 
-int mdw_did_syntax_valid(const char *s, size_t n)
-{
-    if (n < 7 || n > MDW_MAX_DID_BYTES || memcmp(s, "did:", 4) != 0)
-        return 0;
-    size_t i = 4;
-    while (i < n && s[i] >= 'a' && s[i] <= 'z')
-        i++;
-    if (i == 4 || i >= n || s[i] != ':')
-        return 0;
-    i++;
-    if (i >= n)
-        return 0;
-    for (size_t j = i; j < n; j++) {
-        char c = s[j];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == ':' || c == '%' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return s[n - 1] != ':' && s[n - 1] != '%';
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);

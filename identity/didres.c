@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atname.h"
 #include "common/buf.h"
 #include "common/crypto.h"
 #include "common/err.h"
@@ -239,7 +240,7 @@ static int web_host(const char *did, char *host, size_t hostmax, int *localhost)
 
 char *mdw_did_doc_url(const char *did, const char *plc_url, int allow_localhost)
 {
-    if (!mdw_did_syntax_valid(did, strlen(did)))
+    if (!mdw_did_valid(did, strlen(did)))
         return NULL;
     if (strncmp(did, "did:plc:", 8) == 0) {
         const char *id = did + 8;
@@ -271,7 +272,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 static int fetch_doc(mdw_didres *r, const char *did, mdw_didres_keys *keys)
 {
     memset(keys, 0, sizeof *keys);
-    if (!mdw_did_syntax_valid(did, strlen(did)))
+    if (!mdw_did_valid(did, strlen(did)))
         return MDW_EMALFORMED;
     if (r->docs) {
         mdw_diddoc d;

@@ -81,13 +81,6 @@ char *mdw_diddoc_pds_endpoint(const cJSON *doc);
 */
 char *mdw_did_doc_url(const char *did, const char *plc_url, int allow_localhost);
 
-/*
-** DID syntax as @atproto/syntax checks it: did:<method [a-z]+>:<id of
-** [A-Za-z0-9._:%-], not ending in ':' or '%'>, at most MDW_MAX_DID_BYTES.
-** 1 = valid. Shared by the lexicon "did" format and the XRPC parameters.
-*/
-int mdw_did_syntax_valid(const char *s, size_t n);
-
 typedef struct mdw_did_resolver mdw_did_resolver;
 struct mdw_did_resolver {
     /* Fills *out for did (caller releases it): 0, MDW_ENOTFOUND, or an error. */

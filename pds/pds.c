@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 
+#include "common/atname.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
@@ -970,8 +971,8 @@ static int walk_record(void *ctx, const char *uri, const char *cid, const cJSON 
     int rc = 0;
     if (w->posts) {
         w->st->posts_seen++;
-        int64_t t = mdw_pds_tid_time_us(rkey);
-        if (t >= 0 && t < w->o->min_post_us) {
+        int64_t t = 0;
+        if (mdw_tid_time(rkey, strlen(rkey), &t) == 0 && t < w->o->min_post_us) {
             rc = 1; /* newest first: every later post is older still */
             goto out;
         }

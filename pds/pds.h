@@ -140,16 +140,14 @@ int mdw_pds_walk(mdw_pds *p, const mdw_pds_walk_opts *o, mdw_pds_event_fn fn, vo
 
 /* ---- pure helpers (public so the unit tests reach them) ---- */
 
-/* The time of a TID record key in unix µs; -1 when rkey is not a TID. */
-int64_t mdw_pds_tid_time_us(const char *rkey);
-
 /* A TID record key (13 chars + NUL) for time now_us, with a random clock id. */
 void mdw_pds_tid(int64_t now_us, char out[14]);
 /* base + "/xrpc/" + nsid + ("?" + query): caller frees. base may end in "/". */
 char *mdw_pds_xrpc_url(const char *base, const char *nsid, const char *query);
 /*
-** Splits at://authority/collection/rkey. Any out may be NULL; outputs are
-** caller-freed. MDW_EMALFORMED when it is not of that form.
+** Splits at://authority/collection/rkey (a valid AT-URI with all three
+** parts, common/atname.h). Any out may be NULL; outputs are caller-freed.
+** MDW_EMALFORMED when it is not of that form.
 */
 int mdw_pds_parse_at_uri(const char *uri, char **authority, char **collection, char **rkey);
 /*

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "pds/pds.h"
@@ -20,35 +21,10 @@
 
 void mdw_pds_tid(int64_t now_us, char out[14])
 {
-    static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
     uint16_t clock_id = 0;
     if (getrandom(&clock_id, sizeof clock_id, 0) != (ssize_t)sizeof clock_id)
         clock_id = (uint16_t)getpid();
-    /* 1 zero bit, 53 bits of microseconds, 10 bits of clock id (atproto TID). */
-    uint64_t v = ((uint64_t)now_us & ((1ull << 53) - 1)) << 10 | (clock_id & 0x3ffu);
-    for (int i = 12; i >= 0; i--) {
-        out[i] = alphabet[v & 31];
-        v >>= 5;
-    }
-    out[13] = '\0';
-}
-
-int64_t mdw_pds_tid_time_us(const char *rkey)
-{
-    static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
-    if (strlen(rkey) != 13 || !strchr("234567abcdefghij", rkey[0]))
-        return -1;
-    uint64_t v = 0;
-    for (int i = 0; i < 13; i++) {
-        const char *c = memchr(alphabet, rkey[i], 32);
-        if (!c || !rkey[i])
-            return -1;
-        v = v << 5 | (uint64_t)(c - alphabet);
-    }
-    /* The syntax admits a first character up to 'j'; the TID's top bit must be 0. */
-    if (v >> 63)
-        return -1;
-    return (int64_t)(v >> 10);
+    mdw_tid_make(now_us, clock_id, out);
 }
 
 char *mdw_pds_xrpc_url(const char *base, const char *nsid, const char *query)
@@ -63,34 +39,21 @@ char *mdw_pds_xrpc_url(const char *base, const char *nsid, const char *query)
 
 int mdw_pds_parse_at_uri(const char *uri, char **authority, char **collection, char **rkey)
 {
+    mdw_at_uri p;
     if (authority)
         *authority = NULL;
     if (collection)
         *collection = NULL;
     if (rkey)
         *rkey = NULL;
-    if (strncmp(uri, "at://", 5) != 0 || strlen(uri) >= 8192)
+    if (mdw_at_uri_split(uri, strlen(uri), &p) != 0 || !p.rkey_len)
         return MDW_EMALFORMED;
-    const char *a = uri + 5;
-    const char *s1 = strchr(a, '/');
-    if (!s1 || s1 == a)
-        return MDW_EMALFORMED;
-    const char *c = s1 + 1;
-    const char *s2 = strchr(c, '/');
-    if (!s2 || s2 == c)
-        return MDW_EMALFORMED;
-    const char *k = s2 + 1;
-    if (!*k || strchr(k, '/') || strchr(k, '?') || strchr(k, '#'))
-        return MDW_EMALFORMED;
-    for (const char *p = uri; *p; p++)
-        if ((unsigned char)*p <= ' ')
-            return MDW_EMALFORMED;
     if (authority)
-        *authority = xstrndup(a, (size_t)(s1 - a));
+        *authority = xstrndup(p.authority, p.authority_len);
     if (collection)
-        *collection = xstrndup(c, (size_t)(s2 - c));
+        *collection = xstrndup(p.collection, p.collection_len);
     if (rkey)
-        *rkey = xstrdup(k);
+        *rkey = xstrndup(p.rkey, p.rkey_len);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -40,6 +41,13 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* A TID's time through the one TID parser (common/atname.h); -1 when none. */
+static int64_t tid_us(const char *s)
+{
+    int64_t t = 0;
+    return mdw_tid_time(s, strlen(s), &t) ? -1 : t;
+}
+
 TEST(tid_shape_and_order)
 {
     char a[14], b[14];
@@ -51,15 +59,15 @@ TEST(tid_shape_and_order)
     /* The top bit is zero, so the first character is one of the first 16. */
     ASSERT(strchr("234567abcdefghij", a[0]) != NULL);
     ASSERT(strcmp(a, b) < 0); /* later time sorts later whatever the clock id */
-    ASSERT_EQ(mdw_pds_tid_time_us(a), 1763878280000000LL);
-    ASSERT_EQ(mdw_pds_tid_time_us(b), 1763878280000001LL);
+    ASSERT_EQ(tid_us(a), 1763878280000000LL);
+    ASSERT_EQ(tid_us(b), 1763878280000001LL);
     /* A real record key of the corpus repository (a like) decodes to a 2023-2026 time. */
-    int64_t t = mdw_pds_tid_time_us("3lqdkdjpy6t2e");
+    int64_t t = tid_us("3lqdkdjpy6t2e");
     ASSERT(t > 1672531200000000LL && t < 1798761600000000LL);
-    ASSERT_EQ(mdw_pds_tid_time_us("self"), -1);
-    ASSERT_EQ(mdw_pds_tid_time_us("zzzzzzzzzzzzz"), -1); /* not TID syntax */
-    ASSERT_EQ(mdw_pds_tid_time_us("djpykdjpy6t2e"), -1); /* TID syntax, top bit set (fuzz) */
-    ASSERT_EQ(mdw_pds_tid_time_us("3lqdkdjpy6t21"), -1); /* '1' is not base32-sortable */
+    ASSERT_EQ(tid_us("self"), -1);
+    ASSERT_EQ(tid_us("zzzzzzzzzzzzz"), -1); /* not TID syntax */
+    ASSERT_EQ(tid_us("djpykdjpy6t2e"), -1); /* TID syntax, top bit set (fuzz) */
+    ASSERT_EQ(tid_us("3lqdkdjpy6t21"), -1); /* '1' is not base32-sortable */
 }
 
 TEST(xrpc_url)

@@ -12,6 +12,7 @@
 
 #include <cJSON.h>
 
+#include "common/atname.h"
 #include "identity/identity.h"
 #include "pds/pds.h"
 #include "common/banned.h"
@@ -48,11 +49,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (u && !strncmp(s, "did:web:", 8) && !strstr(u, "/.well-known/did.json"))
         abort();
     free(u);
-    int64_t t = mdw_pds_tid_time_us(s);
-    if (t >= 0) {
+    int64_t t = 0, t2 = -1;
+    if (mdw_tid_time(s, strlen(s), &t) == 0) {
         char back[14];
         mdw_pds_tid(t, back);
-        if (mdw_pds_tid_time_us(back) != t)
+        if (mdw_tid_time(back, 13, &t2) != 0 || t2 != t)
             abort();
     }
     free(s);

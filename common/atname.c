@@ -15,18 +15,12 @@
 #include "common/limits.h"
 #include "common/banned.h"
 
-static int is_alpha(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-static int is_alnum(unsigned char c)
-{
-    return is_alpha(c) || is_digit(c);
-}
+/* Character classes of the names: one table lookup per byte. */
+enum { C_ALPHA = 1, C_DIGIT = 2 };
+static const unsigned char cclass[256] = {
+    ['0' ... '9'] = C_DIGIT, ['A' ... 'Z'] = C_ALPHA, ['a' ... 'z'] = C_ALPHA};
+#define is_alpha(c) (cclass[(unsigned char)(c)] & C_ALPHA)
+#define is_alnum(c) (cclass[(unsigned char)(c)] != 0)
 
 /* did:<method [a-z]+>:<[a-zA-Z0-9._:%-]* ending in [a-zA-Z0-9._-]>, at most MDW_MAX_DID_BYTES. */
 int mdw_did_valid(const char *s, size_t n)

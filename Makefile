@@ -15,7 +15,7 @@ ifeq ($(CI),true)
 SAN ?= asan
 endif
 
-MODULES  := common queue firehose processor index feedgen lexicon cmd
+MODULES  := common identity queue firehose processor index feedgen pds lexicon cmd
 PKGS     := libwebsockets libcurl libcbor lmdb libpcre2-8 libcjson openssl \
             libmicrohttpd libsecp256k1 libutf8proc libzstd
 

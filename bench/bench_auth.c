@@ -15,7 +15,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "feedgen/auth.h"
-#include "feedgen/didres.h"
+#include "identity/identity.h"
 
 #define LXM  "app.bsky.feed.getFeedSkeleton"
 #define SVC  "did:web:feeds.meadow.test"

@@ -1,6 +1,6 @@
 /*
 ** bench/bench_dedup.c — de-duplicating the DIDs of a relay repository walk
-** (feedgen/pds.c, mdw_pds_walk with relay = 1): 10^5 distinct synthetic
+** (pds/pds.c, mdw_pds_walk with relay = 1): 10^5 distinct synthetic
 ** did:plc DIDs gathered over three collections (every DID once, a fifth of
 ** them again, a tenth a third time), de-duplicated by mdw_strv_sort_unique.
 ** Baseline: the linear search per insert it replaced (O(n^2), measured in

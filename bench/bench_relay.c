@@ -14,7 +14,7 @@
 #include <cbor.h>
 
 #include "bench/bench.h"
-#include "common/diddoc.h"
+#include "identity/identity.h"
 #include "common/zfile.h"
 #include "firehose/relay.h"
 

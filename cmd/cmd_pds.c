@@ -1,6 +1,6 @@
 /*
 ** cmd/cmd_pds.c — the commands that write records into the user's own
-** repository through their PDS (feedgen/pds.h):
+** repository through their PDS (pds/pds.h):
 **
 **   meadow community create --name N [--description D] [--stage S]
 **   meadow community join|leave <config-uri | hashtag> [--owner H]
@@ -33,7 +33,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "feedgen/pds.h"
+#include "pds/pds.h"
 #include "index/index.h"
 #include "lexicon/lexicon.h"
 #include "processor/processor.h"

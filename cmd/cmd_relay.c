@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "cmd/commands.h"
-#include "common/diddoc.h"
+#include "identity/identity.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/zfile.h"

@@ -4,6 +4,7 @@
 ** verification), secp256k1 through libsecp256k1's static context.
 */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -17,6 +18,7 @@
 
 #include "common/crypto.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/banned.h"
 
 /*
@@ -42,17 +44,31 @@ static void sha256_init(void)
     pthread_key_create(&sha256_key, sha256_ctx_free);
 }
 
-void mdw_sha256(const void *data, size_t len, uint8_t out[MDW_SHA256_LEN])
+void mdw_sha256_2(const void *a, size_t an, const void *b, size_t bn, uint8_t out[MDW_SHA256_LEN])
 {
     pthread_once(&sha256_once, sha256_init);
     if (!sha256_ctx && sha256_md) {
         sha256_ctx = EVP_MD_CTX_new();
         pthread_setspecific(sha256_key, sha256_ctx);
     }
-    if (!sha256_ctx || EVP_DigestInit_ex2(sha256_ctx, sha256_md, NULL) != 1 ||
-        EVP_DigestUpdate(sha256_ctx, data, len) != 1 ||
-        EVP_DigestFinal_ex(sha256_ctx, out, NULL) != 1)
-        SHA256((const unsigned char *)data, len, out); /* not expected; stay correct */
+    if (sha256_ctx && EVP_DigestInit_ex2(sha256_ctx, sha256_md, NULL) == 1 &&
+        EVP_DigestUpdate(sha256_ctx, a, an) == 1 &&
+        (bn == 0 || EVP_DigestUpdate(sha256_ctx, b, bn) == 1) &&
+        EVP_DigestFinal_ex(sha256_ctx, out, NULL) == 1)
+        return;
+    /* Not expected (no context, a broken provider): stay correct, slowly. */
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(c, a, an) != 1 ||
+        (bn && EVP_DigestUpdate(c, b, bn) != 1) || EVP_DigestFinal_ex(c, out, NULL) != 1) {
+        mdw_error("crypto", "sha256 failed", NULL);
+        abort();
+    }
+    EVP_MD_CTX_free(c);
+}
+
+void mdw_sha256(const void *data, size_t len, uint8_t out[MDW_SHA256_LEN])
+{
+    mdw_sha256_2(data, len, NULL, 0, out);
 }
 
 /* ---- base64 ---- */
@@ -60,28 +76,44 @@ void mdw_sha256(const void *data, size_t len, uint8_t out[MDW_SHA256_LEN])
 static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int mdw_base64_encode(mdw_buf *out, const void *data, size_t n, int flags)
+size_t mdw_base64_encode_to(char *out, const void *data, size_t n, int flags)
 {
     const char *al = (flags & MDW_B64_URL) ? b64_url : b64_std;
     const uint8_t *p = data;
-    int rc = mdw_buf_reserve(out, (n + 2) / 3 * 4);
-    if (rc || (rc = mdw_buf_append(out, NULL, 0))) /* NUL-terminated even when empty */
-        return rc;
-    size_t i = 0;
+    size_t i = 0, o = 0;
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        char q[4] = {al[v >> 18], al[(v >> 12) & 63], al[(v >> 6) & 63], al[v & 63]};
-        mdw_buf_append(out, q, 4);
+        out[o++] = al[v >> 18];
+        out[o++] = al[(v >> 12) & 63];
+        out[o++] = al[(v >> 6) & 63];
+        out[o++] = al[v & 63];
     }
     if (n - i == 1) {
         uint32_t v = (uint32_t)p[i] << 16;
-        char q[4] = {al[v >> 18], al[(v >> 12) & 63], '=', '='};
-        mdw_buf_append(out, q, (flags & MDW_B64_PAD) ? 4 : 2);
+        out[o++] = al[v >> 18];
+        out[o++] = al[(v >> 12) & 63];
+        if (flags & MDW_B64_PAD) {
+            out[o++] = '=';
+            out[o++] = '=';
+        }
     } else if (n - i == 2) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        char q[4] = {al[v >> 18], al[(v >> 12) & 63], al[(v >> 6) & 63], '='};
-        mdw_buf_append(out, q, (flags & MDW_B64_PAD) ? 4 : 3);
+        out[o++] = al[v >> 18];
+        out[o++] = al[(v >> 12) & 63];
+        out[o++] = al[(v >> 6) & 63];
+        if (flags & MDW_B64_PAD)
+            out[o++] = '=';
     }
+    out[o] = '\0';
+    return o;
+}
+
+int mdw_base64_encode(mdw_buf *out, const void *data, size_t n, int flags)
+{
+    int rc = mdw_buf_reserve(out, (n + 2) / 3 * 4); /* the NUL too: buf keeps room for it */
+    if (rc || (rc = mdw_buf_append(out, NULL, 0)))  /* NUL-terminated even when empty */
+        return rc;
+    out->len += mdw_base64_encode_to(out->data + out->len, data, n, flags);
     return 0;
 }
 

@@ -29,6 +29,8 @@
 #define MDW_SHA256_LEN 32
 
 void mdw_sha256(const void *data, size_t len, uint8_t out[MDW_SHA256_LEN]);
+/* SHA-256 of a then b (b may be empty): the one digest wrapper, per-thread context. */
+void mdw_sha256_2(const void *a, size_t an, const void *b, size_t bn, uint8_t out[MDW_SHA256_LEN]);
 
 /* ---- text encodings ---- */
 
@@ -40,6 +42,11 @@ enum { MDW_B64_STD = 0, MDW_B64_URL = 1, MDW_B64_PAD = 2 };
 
 /* Appends the encoding of data[0..n) to out. */
 int mdw_base64_encode(mdw_buf *out, const void *data, size_t n, int flags);
+/*
+** The same into a caller's array of at least (n + 2) / 3 * 4 + 1 bytes,
+** NUL-terminated, without allocating; returns the length written.
+*/
+size_t mdw_base64_encode_to(char *out, const void *data, size_t n, int flags);
 /*
 ** Decodes s[0..n) (alphabet per flags; '=' padding accepted either way, and
 ** required to be complete when present). Non-zero leftover bits are refused

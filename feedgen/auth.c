@@ -16,11 +16,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/atname.h"
 #include "common/config.h"
 #include "common/crypto.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/lru.h"
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/banned.h"
@@ -55,10 +57,10 @@ static mdw_hist m_verify_time =
 static mdw_ratelimit refuse_rl = MDW_RATELIMIT_INIT(1000000);
 
 typedef struct tok {
+    mdw_lru_node node; /* first: the cache's links; hash = the key's first 8 bytes */
     uint8_t key[32];
     char *viewer;
     int64_t expires_us; /* wall clock */
-    struct tok *hnext, *prev, *next;
 } tok;
 
 struct mdw_auth {
@@ -73,11 +75,23 @@ struct mdw_auth {
     mdw_clock *clock;
 
     pthread_mutex_t mu; /* token cache */
-    tok **tab;
-    size_t nbuckets, count, max;
-    tok *head, *tail;
+    mdw_lru toks;
     _Atomic uint64_t hits;
 };
+
+/* --- verified-token cache (common/lru) ---------------------------------- */
+
+static int tok_eq(const mdw_lru_node *n, const void *key)
+{
+    return memcmp(((const tok *)n)->key, key, 32) == 0;
+}
+
+static void tok_drop(mdw_lru_node *n)
+{
+    tok *t = (tok *)n;
+    free(t->viewer);
+    free(t);
+}
 
 int mdw_auth_mode_parse(const char *s, mdw_auth_mode *out)
 {
@@ -109,11 +123,8 @@ int mdw_auth_new(mdw_auth **out, const mdw_auth_opts *o, mdw_clock *clock)
     a->no_token_cache = o->no_token_cache;
     a->res = o->resolver;
     a->clock = clock;
-    a->max = o->token_cache_max ? o->token_cache_max : MDW_AUTH_TOKEN_CACHE_DEFAULT;
-    a->nbuckets = 64;
-    while (a->nbuckets < a->max && a->nbuckets < (1u << 20))
-        a->nbuckets <<= 1;
-    a->tab = xcalloc(a->nbuckets, sizeof *a->tab);
+    mdw_lru_init(&a->toks, o->token_cache_max ? o->token_cache_max : MDW_AUTH_TOKEN_CACHE_DEFAULT,
+                 tok_eq, tok_drop);
     pthread_mutex_init(&a->mu, NULL);
     if (!metrics_done) {
         mdw_counter *cs[] = {&m_verified, &m_cached, &m_anonymous, &m_refused, &r_missing,
@@ -132,12 +143,7 @@ void mdw_auth_free(mdw_auth *a)
 {
     if (!a)
         return;
-    for (tok *t = a->head, *n; t; t = n) {
-        n = t->next;
-        free(t->viewer);
-        free(t);
-    }
-    free(a->tab);
+    mdw_lru_release(&a->toks);
     if (a->owns_res)
         mdw_didres_free(a->res);
     pthread_mutex_destroy(&a->mu);
@@ -337,74 +343,21 @@ static int iss_split(const char *iss, char *did, size_t didmax, const char **fra
         return -1;
     if (dl == 0 || dl >= didmax || dl > MDW_MAX_DID_BYTES)
         return -1;
+    if (!mdw_did_valid(iss, dl))
+        return -1;
     memcpy(did, iss, dl);
     did[dl] = '\0';
-    /* ^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$ */
-    if (strncmp(did, "did:", 4) != 0)
-        return -1;
-    size_t i = 4;
-    while (did[i] >= 'a' && did[i] <= 'z')
-        i++;
-    if (i == 4 || did[i] != ':')
-        return -1;
-    i++;
-    if (!did[i])
-        return -1;
-    for (; did[i]; i++) {
-        char c = did[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '%' || c == '-'))
-            return -1;
-    }
-    if (did[dl - 1] == ':' || did[dl - 1] == '%')
-        return -1;
     *frag = hash ? hash + 1 : NULL;
     return 0;
 }
 
 /* --- verified-token cache ----------------------------------------------- */
 
-static tok **tok_slot(mdw_auth *a, const uint8_t key[32])
+static uint64_t tok_hash(const uint8_t key[32])
 {
     uint64_t h;
     memcpy(&h, key, sizeof h);
-    tok **pp = &a->tab[h & (a->nbuckets - 1)];
-    while (*pp && memcmp((*pp)->key, key, 32) != 0)
-        pp = &(*pp)->hnext;
-    return pp;
-}
-
-static void tok_unlink(mdw_auth *a, tok *t)
-{
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        a->head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        a->tail = t->prev;
-    t->prev = t->next = NULL;
-}
-
-static void tok_front(mdw_auth *a, tok *t)
-{
-    t->next = a->head;
-    if (a->head)
-        a->head->prev = t;
-    a->head = t;
-    if (!a->tail)
-        a->tail = t;
-}
-
-static void tok_remove(mdw_auth *a, tok *t)
-{
-    tok **pp = tok_slot(a, t->key);
-    *pp = t->hnext;
-    tok_unlink(a, t);
-    a->count--;
-    free(t->viewer);
-    free(t);
+    return h;
 }
 
 /* Copies the cached viewer for key into viewer; 1 on a live hit. */
@@ -412,14 +365,13 @@ static int tok_get(mdw_auth *a, const uint8_t key[32], int64_t now_us, char *vie
 {
     int hit = 0;
     pthread_mutex_lock(&a->mu);
-    tok *t = *tok_slot(a, key);
+    tok *t = (tok *)mdw_lru_find(&a->toks, tok_hash(key), key);
     if (t && now_us <= t->expires_us) {
         snprintf(viewer, max, "%s", t->viewer);
-        tok_unlink(a, t);
-        tok_front(a, t);
+        mdw_lru_touch(&a->toks, &t->node);
         hit = 1;
     } else if (t) {
-        tok_remove(a, t);
+        mdw_lru_remove(&a->toks, &t->node);
     }
     pthread_mutex_unlock(&a->mu);
     return hit;
@@ -428,22 +380,17 @@ static int tok_get(mdw_auth *a, const uint8_t key[32], int64_t now_us, char *vie
 static void tok_put(mdw_auth *a, const uint8_t key[32], const char *viewer, int64_t expires_us)
 {
     pthread_mutex_lock(&a->mu);
-    tok **pp = tok_slot(a, key);
-    if (*pp) {
-        (*pp)->expires_us = expires_us;
+    tok *t = (tok *)mdw_lru_find(&a->toks, tok_hash(key), key);
+    if (t) {
+        t->expires_us = expires_us;
         pthread_mutex_unlock(&a->mu);
         return;
     }
-    while (a->count >= a->max && a->tail)
-        tok_remove(a, a->tail);
-    pp = tok_slot(a, key); /* eviction may have changed the chain */
-    tok *t = xcalloc(1, sizeof *t);
+    t = xcalloc(1, sizeof *t);
     memcpy(t->key, key, 32);
     t->viewer = xstrdup(viewer);
     t->expires_us = expires_us;
-    *pp = t;
-    tok_front(a, t);
-    a->count++;
+    mdw_lru_insert(&a->toks, &t->node, tok_hash(key));
     pthread_mutex_unlock(&a->mu);
 }
 

@@ -17,7 +17,7 @@
 ** names the viewer, no header is anonymous, an invalid token is refused),
 ** required (no header is refused with AuthMissing).
 **
-** Caches: DID keys live in the resolver (feedgen/didres.h); verified tokens
+** Caches: DID keys live in the resolver (identity/identity.h); verified tokens
 ** are kept until their exp (capped by the DID cache TTL) keyed by SHA-256 of
 ** (method, token), so a repeated token costs one hash and one lookup.
 **
@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include "common/clock.h"
-#include "feedgen/didres.h"
+#include "identity/identity.h"
 
 typedef struct mdw_auth mdw_auth;
 

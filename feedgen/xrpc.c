@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atname.h"
 #include "common/crypto.h"
-#include "common/diddoc.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -56,38 +56,6 @@ long mdw_xrpc_unescape(const char *in, size_t n, char *out, size_t cap)
         return -1;
     out[o] = '\0';
     return (long)o;
-}
-
-int mdw_xrpc_did_valid(const char *s, size_t n)
-{
-    return mdw_did_syntax_valid(s, n);
-}
-
-int mdw_xrpc_feed_uri_parse(const char *uri, char *owner, size_t ownercap, char hashtag_id[9])
-{
-    static const char coll[] = "/app.bsky.feed.generator/";
-    size_t n = strlen(uri);
-    if (n < 5 || memcmp(uri, "at://", 5) != 0)
-        return MDW_EMALFORMED;
-    const char *auth = uri + 5;
-    const char *slash = memchr(auth, '/', n - 5);
-    if (!slash)
-        return MDW_EMALFORMED;
-    size_t alen = (size_t)(slash - auth);
-    if (!mdw_xrpc_did_valid(auth, alen) || alen + 1 > ownercap)
-        return MDW_EMALFORMED;
-    size_t rest = n - 5 - alen;
-    if (rest != sizeof coll - 1 + 8 || memcmp(slash, coll, sizeof coll - 1) != 0)
-        return MDW_EMALFORMED;
-    const char *id = slash + sizeof coll - 1;
-    for (int i = 0; i < 8; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            return MDW_EMALFORMED;
-    memcpy(owner, auth, alen);
-    owner[alen] = '\0';
-    memcpy(hashtag_id, id, 8);
-    hashtag_id[8] = '\0';
-    return 0;
 }
 
 int mdw_xrpc_cursor_valid(const char *s, size_t n)
@@ -139,10 +107,13 @@ int mdw_xrpc_feed_params_parse(const char *query, size_t len, mdw_xrpc_feed_para
             if (strcmp(key, "feed") == 0) {
                 if (seen_feed++)
                     FAIL("feed given more than once");
-                if (mdw_xrpc_feed_uri_parse(val, p->owner_did, sizeof p->owner_did,
-                                            p->hashtag_id) != 0)
+                size_t olen = 0;
+                if (mdw_feed_uri_parse(val, (size_t)vl, &olen, p->hashtag_id) != 0 ||
+                    olen >= sizeof p->owner_did)
                     FAIL("feed must be an AT-URI at://<did>/app.bsky.feed.generator/<8 lowercase "
                          "hex digits>");
+                memcpy(p->owner_did, val + 5, olen);
+                p->owner_did[olen] = '\0';
             } else if (strcmp(key, "limit") == 0) {
                 if (seen_limit++)
                     FAIL("limit given more than once");

@@ -59,13 +59,6 @@ typedef struct mdw_xrpc_feed_params {
 int mdw_xrpc_feed_params_parse(const char *query, size_t len, mdw_xrpc_feed_params *p, char *msg,
                                size_t msgcap);
 
-/*
-** at://<did>/app.bsky.feed.generator/<8 lowercase hex> -> owner DID and
-** hashtag id (NUL-terminated). 0 or MDW_EMALFORMED.
-*/
-int mdw_xrpc_feed_uri_parse(const char *uri, char *owner, size_t ownercap, char hashtag_id[9]);
-/* A DID as the atproto syntax allows (did:<method>:<id>), at most MDW_MAX_DID_BYTES. */
-int mdw_xrpc_did_valid(const char *s, size_t n);
 /* A cursor this server could have issued: 1..MDW_INDEX_CURSOR_MAX-1 base64url chars. */
 int mdw_xrpc_cursor_valid(const char *s, size_t n);
 /*

@@ -42,7 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/diddoc.h"
+#include "identity/identity.h"
 #include "common/limits.h"
 
 typedef enum {

@@ -34,7 +34,7 @@
 
 #include "common/clock.h"
 #include "common/config.h"
-#include "common/diddoc.h"
+#include "identity/identity.h"
 #include "firehose/ingest.h"
 
 typedef struct mdw_relay_source mdw_relay_source;

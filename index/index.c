@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/atname.h"
 #include "common/crypto.h"
 #include "common/err.h"
 #include "common/limits.h"
@@ -106,26 +107,9 @@ void mdw_ix_comm_key(const char *owner, const uint8_t tag[MDW_IX_TAG], uint8_t o
         free(s);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 int mdw_ix_tag_parse(const char *hex8, size_t len, uint8_t out[MDW_IX_TAG])
 {
-    if (len != 8)
-        return MDW_EMALFORMED;
-    for (int i = 0; i < 4; i++) {
-        int hi = hexval(hex8[2 * i]), lo = hexval(hex8[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return MDW_EMALFORMED;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
+    return mdw_tag_id_parse(hex8, len, out);
 }
 
 void mdw_ix_tag_format(const uint8_t tag[MDW_IX_TAG], char out[9])
@@ -322,18 +306,7 @@ int mdw_ix_cursor_decode(const char *s, int64_t *sortkey, uint8_t urih[MDW_IX_H]
 
 int mdw_ix_tid_time(const char *tid, size_t n, int64_t *us)
 {
-    static const char alpha[] = "234567abcdefghijklmnopqrstuvwxyz";
-    if (n != 13)
-        return MDW_EMALFORMED;
-    uint64_t v = 0;
-    for (size_t i = 0; i < 13; i++) {
-        const char *p = tid[i] ? strchr(alpha, tid[i]) : NULL;
-        if (!p || (i == 0 && p - alpha >= 8)) /* the top bit of the 64 must be 0 */
-            return MDW_EMALFORMED;
-        v = v << 5 | (uint64_t)(p - alpha);
-    }
-    *us = (int64_t)((v >> 10) & ((1ull << 53) - 1));
-    return 0;
+    return mdw_tid_time(tid, n, us);
 }
 
 /* ---- environment ---- */
@@ -860,19 +833,10 @@ int mdw_index_backup(mdw_index *ix, const char *dir)
 
 int mdw_index_parse_feed_uri(const char *uri, char **owner, char hashtag_id[9])
 {
-    static const char pre[] = "at://", mid[] = "/app.bsky.feed.generator/";
+    size_t olen = 0;
     *owner = NULL;
-    if (strncmp(uri, pre, 5) != 0)
+    if (mdw_feed_uri_parse(uri, strlen(uri), &olen, hashtag_id))
         return MDW_EMALFORMED;
-    const char *o = uri + 5, *m = strstr(o, mid);
-    if (!m || m == o || (size_t)(m - o) > 2048)
-        return MDW_EMALFORMED;
-    const char *id = m + sizeof mid - 1;
-    uint8_t tag[4];
-    if (mdw_ix_tag_parse(id, strlen(id), tag))
-        return MDW_EMALFORMED;
-    memcpy(hashtag_id, id, 8);
-    hashtag_id[8] = '\0';
-    *owner = xstrndup(o, (size_t)(m - o));
+    *owner = xstrndup(uri + 5, olen);
     return 0;
 }

@@ -8,19 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "lexicon/lexicon.h"
 #include "common/banned.h"
-
-static int is_hashtag(const char *s)
-{
-    if (strncmp(s, "#atr_", 5) || strlen(s) != 13)
-        return 0;
-    for (int i = 5; i < 13; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
-}
 
 int mdw_lexicon_app_check(const char *nsid, const cJSON *record, char *err, size_t errlen)
 {
@@ -29,7 +20,8 @@ int mdw_lexicon_app_check(const char *nsid, const cJSON *record, char *err, size
     if (strcmp(nsid, "net.atrarium.community.config"))
         return 0;
     const cJSON *tag = cJSON_GetObjectItemCaseSensitive(record, "hashtag");
-    if (!cJSON_IsString(tag) || !is_hashtag(tag->valuestring)) {
+    uint8_t id[4];
+    if (!cJSON_IsString(tag) || mdw_hashtag_parse(tag->valuestring, strlen(tag->valuestring), id)) {
         snprintf(err, errlen, "application rule: hashtag must be #atr_ and 8 lowercase hex digits");
         return MDW_EINVALID;
     }

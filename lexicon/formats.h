@@ -6,6 +6,8 @@
 ** cross-check compares against) rather than a looser reading of the spec, so
 ** both sides agree. Hand-written scanners, no regex, except the BCP 47
 ** language tag (PCRE2, compiled once). Pure functions: thread-safe.
+** The formats that are AT Protocol names (did, handle, at-identifier, nsid,
+** at-uri, tid, record-key) are common/atname.h's parsers, not copies here.
 */
 #ifndef MDW_LEXICON_FORMATS_H
 #define MDW_LEXICON_FORMATS_H
@@ -13,19 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int lexicon__is_did(const char *s, size_t n);
-int lexicon__is_handle(const char *s, size_t n);
-int lexicon__is_at_identifier(const char *s, size_t n);
-int lexicon__is_nsid(const char *s, size_t n);
-int lexicon__is_at_uri(const char *s, size_t n);
 /* Strict atproto datetime (RFC 3339 and ISO 8601 with a zone), as V8 parses it. */
 int lexicon__is_datetime(const char *s, size_t n);
 /* The same, giving the instant in microseconds since 1970 (fraction truncated to µs). */
 int lexicon__parse_datetime(const char *s, size_t n, int64_t *unix_us);
 int lexicon__is_cid(const char *s, size_t n);
 int lexicon__is_uri(const char *s, size_t n);
-int lexicon__is_tid(const char *s, size_t n);
-int lexicon__is_record_key(const char *s, size_t n);
 int lexicon__is_language(const char *s, size_t n);
 /* Standard base64, padding optional, leftover bits ignored (as Node's Buffer); *outlen = size. */
 int lexicon__base64_len(const char *s, size_t n, size_t *outlen);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atname.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
@@ -80,16 +81,16 @@ static const struct {
     [F_DATETIME] = {"datetime", lexicon__is_datetime,
                     "must be an valid atproto datetime (both RFC-3339 and ISO-8601)"},
     [F_URI] = {"uri", lexicon__is_uri, "must be a uri"},
-    [F_AT_URI] = {"at-uri", lexicon__is_at_uri, "must be a valid at-uri"},
-    [F_DID] = {"did", lexicon__is_did, "must be a valid did"},
-    [F_HANDLE] = {"handle", lexicon__is_handle, "must be a valid handle"},
-    [F_AT_IDENTIFIER] = {"at-identifier", lexicon__is_at_identifier,
+    [F_AT_URI] = {"at-uri", mdw_at_uri_valid, "must be a valid at-uri"},
+    [F_DID] = {"did", mdw_did_valid, "must be a valid did"},
+    [F_HANDLE] = {"handle", mdw_handle_valid, "must be a valid handle"},
+    [F_AT_IDENTIFIER] = {"at-identifier", mdw_at_identifier_valid,
                          "must be a valid did or a handle"},
-    [F_NSID] = {"nsid", lexicon__is_nsid, "must be a valid nsid"},
+    [F_NSID] = {"nsid", mdw_nsid_valid, "must be a valid nsid"},
     [F_CID] = {"cid", lexicon__is_cid, "must be a cid string"},
     [F_LANGUAGE] = {"language", lexicon__is_language, "must be a well-formed BCP 47 language tag"},
-    [F_TID] = {"tid", lexicon__is_tid, "must be a valid TID"},
-    [F_RECORD_KEY] = {"record-key", lexicon__is_record_key, "must be a valid Record Key"},
+    [F_TID] = {"tid", mdw_tid_valid, "must be a valid TID"},
+    [F_RECORD_KEY] = {"record-key", mdw_rkey_valid, "must be a valid Record Key"},
 };
 #define NFORMATS (sizeof formats / sizeof formats[0])
 
@@ -543,7 +544,7 @@ static int add_doc(loader *ld, const char *text, size_t len)
         rc = fail(ld, "%s", "lexicon version must be 1");
         goto out;
     }
-    if (!cJSON_IsString(id) || !lexicon__is_nsid(id->valuestring, strlen(id->valuestring))) {
+    if (!cJSON_IsString(id) || !mdw_nsid_valid(id->valuestring, strlen(id->valuestring))) {
         rc = fail(ld, "%s", "id must be an NSID");
         goto out;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -222,8 +223,7 @@ static size_t add_tag(uint8_t tags[MDW_MAX_POST_TAGS][4], size_t n, const uint8_
 static size_t add_exact(uint8_t tags[MDW_MAX_POST_TAGS][4], size_t n, const cJSON *s)
 {
     uint8_t tag[4];
-    if (!cJSON_IsString(s) || strncmp(s->valuestring, "atr_", 4) != 0 ||
-        mdw_ix_tag_parse(s->valuestring + 4, strlen(s->valuestring + 4), tag))
+    if (!cJSON_IsString(s) || mdw_tag_parse(s->valuestring, strlen(s->valuestring), tag))
         return n;
     return add_tag(tags, n, tag);
 }
@@ -243,7 +243,7 @@ size_t mdw_tagger_extract(mdw_tagger *t, const cJSON *record, uint8_t tags[MDW_M
                 break;
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->md);
             uint8_t tag[4];
-            if (mdw_ix_tag_parse(s + ov[2], ov[3] - ov[2], tag) == 0)
+            if (mdw_tag_id_parse(s + ov[2], ov[3] - ov[2], tag) == 0)
                 n = add_tag(tags, n, tag);
             off = ov[1] > off ? ov[1] : off + 1;
         }
@@ -279,7 +279,7 @@ void mdw_event_prepare(mdw_event *ev, mdw_tagger *t)
     ev->created_rc = ev->rkey_time_rc = MDW_EINVALID;
     if (ev->kind == MDW_EV_COMMIT) {
         mdw_ix_rec_key(ev->uri, ev->rec_key);
-        ev->rkey_time_rc = mdw_ix_tid_time(ev->rkey, strlen(ev->rkey), &ev->rkey_time_us);
+        ev->rkey_time_rc = mdw_tid_time(ev->rkey, strlen(ev->rkey), &ev->rkey_time_us);
         /* createdAt exactly as the lexicon validator accepts it (a valid record has an instant) */
         const cJSON *c =
             ev->record ? cJSON_GetObjectItemCaseSensitive(ev->record, "createdAt") : NULL;

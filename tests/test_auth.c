@@ -1,6 +1,6 @@
 /*
 ** Unit tests for feedgen/auth (service-auth JWT verification) and
-** feedgen/didres (DID resolution and caching). Keys are generated per run
+** identity/didres.c (DID resolution and caching). Keys are generated per run
 ** (secp256k1 by libsecp256k1, P-256 by OpenSSL), tokens are minted as
 ** @atproto/xrpc-server's createServiceJwt mints them, and DID documents are
 ** served over real HTTP by libmicrohttpd on 127.0.0.1 (PLC directory and
@@ -16,7 +16,7 @@
 #include "common/metrics.h"
 #include "feedgen/auth.h"
 #include "common/crypto.h"
-#include "feedgen/didres.h"
+#include "identity/identity.h"
 
 #define LXM "app.bsky.feed.getFeedSkeleton"
 #define SVC "did:web:feeds.meadow.test"

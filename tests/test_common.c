@@ -5,6 +5,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/lru.h"
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/strv.h"
@@ -216,6 +217,72 @@ TEST(strv_sort_unique_walk_sized)
     ASSERT(ordered);
 }
 
+/* ---- common/lru ---- */
+
+typedef struct lru_item {
+    mdw_lru_node node;
+    int key;
+} lru_item;
+
+static int lru_dropped;
+
+static int item_eq(const mdw_lru_node *n, const void *key)
+{
+    return ((const lru_item *)n)->key == *(const int *)key;
+}
+
+static void item_drop(mdw_lru_node *n)
+{
+    lru_dropped++;
+    free(n);
+}
+
+static lru_item *lru_get(mdw_lru *l, int key)
+{
+    return (lru_item *)mdw_lru_find(l, (uint64_t)key % 3, &key); /* few hashes: shared chains */
+}
+
+static void lru_add(mdw_lru *l, int key)
+{
+    lru_item *it = xcalloc(1, sizeof *it);
+    it->key = key;
+    mdw_lru_insert(l, &it->node, (uint64_t)key % 3);
+}
+
+TEST(lru_evicts_least_recently_used)
+{
+    mdw_lru l;
+    lru_dropped = 0;
+    mdw_lru_init(&l, 3, item_eq, item_drop);
+    ASSERT_EQ(l.nbuckets, 64);
+    lru_add(&l, 1);
+    lru_add(&l, 2);
+    lru_add(&l, 3);
+    ASSERT(lru_get(&l, 1) && lru_get(&l, 2) && lru_get(&l, 3) && !lru_get(&l, 4));
+    mdw_lru_touch(&l, &lru_get(&l, 1)->node); /* recency now 1, 3, 2 */
+    lru_add(&l, 4);                           /* full: 2 goes */
+    ASSERT_EQ(lru_dropped, 1);
+    ASSERT(!lru_get(&l, 2) && lru_get(&l, 1) && lru_get(&l, 3) && lru_get(&l, 4));
+    ASSERT_EQ(l.count, 3);
+    lru_add(&l, 5); /* then 3 */
+    ASSERT(!lru_get(&l, 3) && lru_get(&l, 1));
+    mdw_lru_remove(&l, &lru_get(&l, 4)->node);
+    ASSERT(!lru_get(&l, 4) && lru_get(&l, 5));
+    ASSERT_EQ(l.count, 2);
+    ASSERT_EQ(lru_dropped, 3);
+    mdw_lru_release(&l);
+    ASSERT_EQ(lru_dropped, 5);
+    /* Buckets follow the cap: a power of two, at most 2^20; a cap of 0 is 1. */
+    mdw_lru_init(&l, 1000, item_eq, item_drop);
+    ASSERT_EQ(l.nbuckets, 1024);
+    mdw_lru_release(&l);
+    mdw_lru_init(&l, 0, item_eq, item_drop);
+    lru_add(&l, 7);
+    lru_add(&l, 8);
+    ASSERT(!lru_get(&l, 7) && lru_get(&l, 8));
+    mdw_lru_release(&l);
+}
+
 int main(void)
 {
     RUN(strerror_names_every_code);
@@ -230,5 +297,6 @@ int main(void)
     RUN(xasprintf_formats);
     RUN(strv_sort_unique_small_cases);
     RUN(strv_sort_unique_walk_sized);
+    RUN(lru_evicts_least_recently_used);
     return TEST_REPORT();
 }

@@ -317,9 +317,37 @@ TEST(p256_openssl_vectors)
     ASSERT_EQ(mdw_ecdsa_verify_digest(&ka, digest, zero, 0, NULL), MDW_ECRYPTO);
 }
 
+/* The two-part digest equals the digest of the concatenation; the array encoder equals the buffer
+ * one. */
+TEST(sha256_two_parts_and_base64_to_array)
+{
+    uint8_t a[32], b[32];
+    const char *msg = "did:plc:abc\nat://did:plc:abc/app.bsky.feed.post/3kabc";
+    size_t n = strlen(msg);
+    mdw_sha256(msg, n, a);
+    for (size_t cut = 0; cut <= n; cut += 7) {
+        mdw_sha256_2(msg, cut, msg + cut, n - cut, b);
+        ASSERT(memcmp(a, b, 32) == 0);
+    }
+    const uint8_t raw[6] = {0xfb, 0xff, 0xbf, 0x00, 0x10, 0x83};
+    for (int flags = 0; flags < 4; flags++)
+        for (size_t len = 0; len <= sizeof raw; len++) {
+            char arr[16];
+            mdw_buf buf = MDW_BUF_INIT(64);
+            ASSERT_OK(mdw_base64_encode(&buf, raw, len, flags));
+            ASSERT_EQ(mdw_base64_encode_to(arr, raw, len, flags), buf.len);
+            ASSERT_STREQ(arr, buf.data);
+            mdw_buf_release(&buf);
+        }
+    char arr[16];
+    mdw_base64_encode_to(arr, raw, 3, MDW_B64_URL);
+    ASSERT_STREQ(arr, "-_-_");
+}
+
 int main(void)
 {
     RUN(sha256_abc);
+    RUN(sha256_two_parts_and_base64_to_array);
     RUN(base64_rfc4648_vectors);
     RUN(base64_alphabets_and_rejects);
     RUN(base58btc_vectors);

@@ -34,55 +34,6 @@ TEST(unescape)
     ASSERT_STREQ(out, "");
 }
 
-TEST(did_syntax)
-{
-    const char *good[] = {"did:plc:z72i7hdynmk6r22z27h6tvur", "did:web:example.com",
-                          "did:web:localhost%3A3000", "did:example:a:b"};
-    const char *bad[] = {"did:plc:",   "did::abc",    "did:PLC:abc", "plc:abc", "did:web:host:",
-                         "did:web:a%", "did:web:a b", "did:web:a/b", "did",     "did:web:a\"b"};
-    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-        ASSERT_MSG(mdw_xrpc_did_valid(good[i], strlen(good[i])), "%s", good[i]);
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        ASSERT_MSG(!mdw_xrpc_did_valid(bad[i], strlen(bad[i])), "%s", bad[i]);
-    char big[MDW_MAX_DID_BYTES + 2];
-    memcpy(big, "did:web:", 8);
-    memset(big + 8, 'a', sizeof big - 9);
-    big[sizeof big - 1] = '\0';
-    ASSERT(!mdw_xrpc_did_valid(big, strlen(big)));      /* 2049 bytes */
-    ASSERT(mdw_xrpc_did_valid(big, MDW_MAX_DID_BYTES)); /* 2048 bytes */
-}
-
-TEST(feed_uri)
-{
-    char owner[MDW_MAX_DID_BYTES + 1], id[9];
-    ASSERT_OK(mdw_xrpc_feed_uri_parse(FEED_URI, owner, sizeof owner, id));
-    ASSERT_STREQ(owner, FAKE_OWNER);
-    ASSERT_STREQ(id, FAKE_ID);
-    const char *bad[] = {
-        "",
-        "at://",
-        "at://did:plc:abc",
-        "at://did:plc:abc/app.bsky.feed.generator/",
-        "at://did:plc:abc/app.bsky.feed.generator/0A1B2C3D", /* uppercase */
-        "at://did:plc:abc/app.bsky.feed.generator/0a1b2c3",  /* 7 digits */
-        "at://did:plc:abc/app.bsky.feed.generator/0a1b2c3d4",
-        "at://did:plc:abc/app.bsky.feed.generator/0a1b2c3g",
-        "at://did:plc:abc/app.bsky.feed.generator/0a1b2c3d/",
-        "at://did:plc:abc/app.bsky.feed.generator/0a1b2c3d?x",
-        "at://did:plc:abc/app.bsky.feed.post/0a1b2c3d",
-        "at://alice.bsky.social/app.bsky.feed.generator/0a1b2c3d", /* handle, not a DID */
-        "http://did:plc:abc/app.bsky.feed.generator/0a1b2c3d",
-        "at://did:plc:abc//app.bsky.feed.generator/0a1b2c3d",
-        "at://did:plc:abc/app.bsky.feed.generator/atr_0a1b",
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        ASSERT_MSG(mdw_xrpc_feed_uri_parse(bad[i], owner, sizeof owner, id) == MDW_EMALFORMED, "%s",
-                   bad[i]);
-    /* An owner buffer too small is refused, not truncated. */
-    char small[8];
-    ASSERT_EQ(mdw_xrpc_feed_uri_parse(FEED_URI, small, sizeof small, id), MDW_EMALFORMED);
-}
-
 TEST(cursor_syntax)
 {
     ASSERT(mdw_xrpc_cursor_valid("AAAAAZPx-_09az", 14));
@@ -463,8 +414,6 @@ TEST(auth_hook)
 int main(void)
 {
     RUN(unescape);
-    RUN(did_syntax);
-    RUN(feed_uri);
     RUN(cursor_syntax);
     RUN(params_good);
     RUN(params_bad);

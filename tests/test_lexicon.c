@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <pthread.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "lexicon/builtin.h"
@@ -157,25 +158,25 @@ TEST(formats_accept_and_refuse)
 {
 #define YES(f, s) ASSERT_MSG(f(s, strlen(s)), "%s should accept %s", #f, s)
 #define NO(f, s)  ASSERT_MSG(!f(s, strlen(s)), "%s should refuse %s", #f, s)
-    YES(lexicon__is_did, "did:plc:ewvi7nxzyoun6zhxrhs64oiz");
-    YES(lexicon__is_did, "did:web:localhost%3A8080");
-    NO(lexicon__is_did, "did:plc:");
-    NO(lexicon__is_did, "did:Plc:x");
-    NO(lexicon__is_did, "did:plc:x%");
-    YES(lexicon__is_handle, "alice.bsky.social");
-    NO(lexicon__is_handle, "alice");
-    NO(lexicon__is_handle, "alice.1com");
-    NO(lexicon__is_handle, "a-.com");
-    YES(lexicon__is_nsid, "net.atrarium.community.config");
-    NO(lexicon__is_nsid, "net.atrarium");
-    NO(lexicon__is_nsid, "net.atrarium.foo-bar");
-    YES(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc");
-    YES(lexicon__is_at_uri, "at://alice.test/app.bsky.feed.post/3kabc#/a%E2%82%AC");
-    NO(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc/");
-    NO(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc?x");
-    NO(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc#/%C0%80");
-    NO(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc#/%E2%82");
-    NO(lexicon__is_at_uri, "at://did:plc:abc/app.bsky.feed.post/3kabc#/%");
+    YES(mdw_did_valid, "did:plc:ewvi7nxzyoun6zhxrhs64oiz");
+    YES(mdw_did_valid, "did:web:localhost%3A8080");
+    NO(mdw_did_valid, "did:plc:");
+    NO(mdw_did_valid, "did:Plc:x");
+    NO(mdw_did_valid, "did:plc:x%");
+    YES(mdw_handle_valid, "alice.bsky.social");
+    NO(mdw_handle_valid, "alice");
+    NO(mdw_handle_valid, "alice.1com");
+    NO(mdw_handle_valid, "a-.com");
+    YES(mdw_nsid_valid, "net.atrarium.community.config");
+    NO(mdw_nsid_valid, "net.atrarium");
+    NO(mdw_nsid_valid, "net.atrarium.foo-bar");
+    YES(mdw_at_uri_valid, "at://did:plc:abc/app.bsky.feed.post/3kabc");
+    YES(mdw_at_uri_valid, "at://alice.test/app.bsky.feed.post/3kabc#/a%E2%82%AC");
+    NO(mdw_at_uri_valid, "at://did:plc:abc/app.bsky.feed.post/3kabc/");
+    NO(mdw_at_uri_valid, "at://did:plc:abc/app.bsky.feed.post/3kabc?x");
+    NO(mdw_at_uri_valid, "at://did:plc:abc/app.bsky.feed.post/3kabc#/%C0%80");
+    NO(mdw_at_uri_valid, "at://did:plc:abc/app.bsky.feed.post/3kabc#/%E2%82");
+    NO(mdw_at_uri_valid, "at://did:plc:abc/app.bsky.feed.post/3kabc#/%");
     YES(lexicon__is_datetime, "2024-02-30T00:00:00Z");
     YES(lexicon__is_datetime, "0000-01-01T01:00:00+01:00");
     NO(lexicon__is_datetime, "0000-01-01T00:59:59+01:00");
@@ -190,10 +191,10 @@ TEST(formats_accept_and_refuse)
     YES(lexicon__is_uri, "https://example.com");
     NO(lexicon__is_uri, "https://exa mple.com");
     NO(lexicon__is_uri, "https:/x");
-    YES(lexicon__is_tid, "3kfwpqaijmk2c");
-    NO(lexicon__is_tid, "kkfwpqaijmk2c");
-    YES(lexicon__is_record_key, "self");
-    NO(lexicon__is_record_key, "..");
+    YES(mdw_tid_valid, "3kfwpqaijmk2c");
+    NO(mdw_tid_valid, "kkfwpqaijmk2c");
+    YES(mdw_rkey_valid, "self");
+    NO(mdw_rkey_valid, "..");
     YES(lexicon__is_language, "zh-Hant-TW");
     NO(lexicon__is_language, "en_US");
     NO(lexicon__is_language, "en\n");

@@ -9,10 +9,12 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "feedgen/pds.h"
+#include "identity/identity.h"
+#include "pds/pds.h"
 #include "tests/test.h"
 #include "common/banned.h"
 
@@ -39,6 +41,13 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* A TID's time through the one TID parser (common/atname.h); -1 when none. */
+static int64_t tid_us(const char *s)
+{
+    int64_t t = 0;
+    return mdw_tid_time(s, strlen(s), &t) ? -1 : t;
+}
+
 TEST(tid_shape_and_order)
 {
     char a[14], b[14];
@@ -50,15 +59,15 @@ TEST(tid_shape_and_order)
     /* The top bit is zero, so the first character is one of the first 16. */
     ASSERT(strchr("234567abcdefghij", a[0]) != NULL);
     ASSERT(strcmp(a, b) < 0); /* later time sorts later whatever the clock id */
-    ASSERT_EQ(mdw_pds_tid_time_us(a), 1763878280000000LL);
-    ASSERT_EQ(mdw_pds_tid_time_us(b), 1763878280000001LL);
+    ASSERT_EQ(tid_us(a), 1763878280000000LL);
+    ASSERT_EQ(tid_us(b), 1763878280000001LL);
     /* A real record key of the corpus repository (a like) decodes to a 2023-2026 time. */
-    int64_t t = mdw_pds_tid_time_us("3lqdkdjpy6t2e");
+    int64_t t = tid_us("3lqdkdjpy6t2e");
     ASSERT(t > 1672531200000000LL && t < 1798761600000000LL);
-    ASSERT_EQ(mdw_pds_tid_time_us("self"), -1);
-    ASSERT_EQ(mdw_pds_tid_time_us("zzzzzzzzzzzzz"), -1); /* not TID syntax */
-    ASSERT_EQ(mdw_pds_tid_time_us("djpykdjpy6t2e"), -1); /* TID syntax, top bit set (fuzz) */
-    ASSERT_EQ(mdw_pds_tid_time_us("3lqdkdjpy6t21"), -1); /* '1' is not base32-sortable */
+    ASSERT_EQ(tid_us("self"), -1);
+    ASSERT_EQ(tid_us("zzzzzzzzzzzzz"), -1); /* not TID syntax */
+    ASSERT_EQ(tid_us("djpykdjpy6t2e"), -1); /* TID syntax, top bit set (fuzz) */
+    ASSERT_EQ(tid_us("3lqdkdjpy6t21"), -1); /* '1' is not base32-sortable */
 }
 
 TEST(xrpc_url)
@@ -73,16 +82,21 @@ TEST(xrpc_url)
 
 TEST(did_web_url)
 {
-    char *u = mdw_pds_did_web_url("did:web:feeds.example.com");
+    char *u = mdw_did_doc_url("did:web:feeds.example.com", "https://plc.directory", 1);
     ASSERT_STREQ(u, "https://feeds.example.com/.well-known/did.json");
     free(u);
-    u = mdw_pds_did_web_url("did:web:localhost%3A2583");
+    u = mdw_did_doc_url("did:web:localhost%3A2583", "https://plc.directory", 1);
     ASSERT_STREQ(u, "http://localhost:2583/.well-known/did.json");
     free(u);
-    ASSERT(mdw_pds_did_web_url("did:web:example.com:user:alice") == NULL); /* paths: not atproto */
-    ASSERT(mdw_pds_did_web_url("did:plc:abc") == NULL);
-    ASSERT(mdw_pds_did_web_url("did:web:") == NULL);
-    ASSERT(mdw_pds_did_web_url("did:web:evil.com%2Fx") == NULL);
+    ASSERT(mdw_did_doc_url("did:web:example.com:user:alice", "https://plc.directory", 1) ==
+           NULL); /* paths: not atproto */
+    ASSERT(mdw_did_doc_url("did:plc:abc", "https://plc.directory", 1) == NULL);
+    ASSERT(mdw_did_doc_url("did:web:localhost%3A2583", "https://plc.directory", 0) == NULL);
+    u = mdw_did_doc_url("did:plc:ewvi7nxzyoun6zhxrhs64oiz", "https://plc.directory/", 1);
+    ASSERT_STREQ(u, "https://plc.directory/did:plc:ewvi7nxzyoun6zhxrhs64oiz");
+    free(u);
+    ASSERT(mdw_did_doc_url("did:web:", "https://plc.directory", 1) == NULL);
+    ASSERT(mdw_did_doc_url("did:web:evil.com%2Fx", "https://plc.directory", 1) == NULL);
 }
 
 /* Every real DID document of the corpus names an https PDS endpoint. */
@@ -109,7 +123,7 @@ TEST(doc_endpoint_corpus)
     cJSON_ArrayForEach(d, docs)
     {
         count++;
-        char *ep = mdw_pds_doc_endpoint(d);
+        char *ep = mdw_diddoc_pds_endpoint(d);
         if (ep && !strncmp(ep, "https://", 8))
             found++;
         free(ep);
@@ -126,7 +140,7 @@ TEST(doc_endpoint_rules)
                      "\"did:plc:a#atproto_pds\",\"type\":\"AtprotoPersonalDataServer\","
                      "\"serviceEndpoint\":\"https://pds.example\"}]}";
     cJSON *j = cJSON_Parse(ok);
-    char *ep = mdw_pds_doc_endpoint(j);
+    char *ep = mdw_diddoc_pds_endpoint(j);
     ASSERT_STREQ(ep, "https://pds.example");
     free(ep);
     cJSON_Delete(j);
@@ -134,7 +148,7 @@ TEST(doc_endpoint_rules)
     j = cJSON_Parse("{\"id\":\"did:plc:a\",\"service\":[{\"id\":\"did:plc:b#atproto_pds\","
                     "\"serviceEndpoint\":\"https://x\"},{\"id\":\"#atproto_pds\","
                     "\"serviceEndpoint\":\"ftp://x\"}]}");
-    ASSERT(mdw_pds_doc_endpoint(j) == NULL);
+    ASSERT(mdw_diddoc_pds_endpoint(j) == NULL);
     cJSON_Delete(j);
 }
 

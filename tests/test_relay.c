@@ -28,7 +28,7 @@
 #include <openssl/evp.h>
 
 #include "common/crypto.h"
-#include "common/diddoc.h"
+#include "identity/identity.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "common/zfile.h"

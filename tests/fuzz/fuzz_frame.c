@@ -12,7 +12,7 @@
 
 #include <cJSON.h>
 
-#include "common/diddoc.h"
+#include "identity/identity.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"

@@ -18,7 +18,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "feedgen/auth.h"
-#include "feedgen/didres.h"
+#include "identity/identity.h"
 
 /* Keys of the corpus tokens' issuers (see tests/fuzz/corpus/jwt/README). */
 #define DOCS                                                                                       \

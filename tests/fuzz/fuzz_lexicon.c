@@ -18,6 +18,7 @@
 
 #include <cJSON.h>
 
+#include "common/atname.h"
 #include "common/log.h"
 #include "lexicon/formats.h"
 #include "lexicon/lexicon.h"
@@ -90,16 +91,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mdw_lexicon_free(l);
     } else {
         size_t len;
-        (void)lexicon__is_did(s, n);
-        (void)lexicon__is_handle(s, n);
-        (void)lexicon__is_at_identifier(s, n);
-        (void)lexicon__is_nsid(s, n);
-        (void)lexicon__is_at_uri(s, n);
+        (void)mdw_did_valid(s, n);
+        (void)mdw_handle_valid(s, n);
+        (void)mdw_at_identifier_valid(s, n);
+        (void)mdw_nsid_valid(s, n);
+        (void)mdw_at_uri_valid(s, n);
         (void)lexicon__is_datetime(s, n);
         (void)lexicon__is_cid(s, n);
         (void)lexicon__is_uri(s, n);
-        (void)lexicon__is_tid(s, n);
-        (void)lexicon__is_record_key(s, n);
+        (void)mdw_tid_valid(s, n);
+        (void)mdw_rkey_valid(s, n);
         (void)lexicon__is_language(s, n);
         (void)lexicon__base64_len(s, n, &len);
         size_t g = lexicon__graphemes(s, n, SIZE_MAX);

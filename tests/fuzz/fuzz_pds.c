@@ -1,7 +1,7 @@
 /*
 ** tests/fuzz/fuzz_pds.c — libFuzzer target for the PDS client's parsers of
 ** outside bytes: XRPC error bodies (mdw_pds_format_error), DID documents
-** (mdw_pds_doc_endpoint), AT-URIs, did:web identifiers, TID record keys.
+** (mdw_diddoc_pds_endpoint), AT-URIs, DID document URLs, TID record keys.
 ** The first byte picks nothing: every input goes through all of them.
 **
 **   make fuzz && build-fuzz/fuzz_pds -max_total_time=60 tests/fuzz/corpus/pds
@@ -12,7 +12,9 @@
 
 #include <cJSON.h>
 
-#include "feedgen/pds.h"
+#include "common/atname.h"
+#include "identity/identity.h"
+#include "pds/pds.h"
 #include "common/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* control characters never reach a terminal */
 
     cJSON *doc = cJSON_ParseWithLength((const char *)data, size);
-    char *ep = mdw_pds_doc_endpoint(doc);
+    char *ep = mdw_diddoc_pds_endpoint(doc);
     if (ep && strncmp(ep, "https://", 8) != 0 && strncmp(ep, "http://", 7) != 0)
         abort();
     free(ep);
@@ -43,15 +45,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         free(a), free(c), free(k);
     }
-    char *u = mdw_pds_did_web_url(s);
-    if (u && !strstr(u, "/.well-known/did.json"))
+    char *u = mdw_did_doc_url(s, "https://plc.directory", 1);
+    if (u && !strncmp(s, "did:web:", 8) && !strstr(u, "/.well-known/did.json"))
         abort();
     free(u);
-    int64_t t = mdw_pds_tid_time_us(s);
-    if (t >= 0) {
+    int64_t t = 0, t2 = -1;
+    if (mdw_tid_time(s, strlen(s), &t) == 0) {
         char back[14];
         mdw_pds_tid(t, back);
-        if (mdw_pds_tid_time_us(back) != t)
+        if (mdw_tid_time(back, 13, &t2) != 0 || t2 != t)
             abort();
     }
     free(s);

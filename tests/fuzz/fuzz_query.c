@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "feedgen/xrpc.h"
@@ -31,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mdw_xrpc_feed_params_parse(in, size, &p, msg, sizeof msg) == 0) {
         if (p.limit < 1 || p.limit > MDW_XRPC_LIMIT_MAX)
             abort();
-        if (!mdw_xrpc_did_valid(p.owner_did, strlen(p.owner_did)) || strlen(p.hashtag_id) != 8)
+        if (!mdw_did_valid(p.owner_did, strlen(p.owner_did)) || strlen(p.hashtag_id) != 8)
             abort();
         if (p.cursor[0] && !mdw_xrpc_cursor_valid(p.cursor, strlen(p.cursor)))
             abort();

@@ -1,5 +1,5 @@
 /*
-** feedgen/pds.h — a client of one person's PDS (libcurl), for the CLI that
+** pds/pds.h — a client of one person's PDS (libcurl), for the CLI that
 ** writes community, membership, moderation and feed records.
 **
 ** A handle logs in as `identifier` with an app password taken from an
@@ -139,20 +139,14 @@ int mdw_pds_walk(mdw_pds *p, const mdw_pds_walk_opts *o, mdw_pds_event_fn fn, vo
 
 /* ---- pure helpers (public so the unit tests reach them) ---- */
 
-/* The time of a TID record key in unix µs; -1 when rkey is not a TID. */
-int64_t mdw_pds_tid_time_us(const char *rkey);
-
 /* A TID record key (13 chars + NUL) for time now_us, with a random clock id. */
 void mdw_pds_tid(int64_t now_us, char out[14]);
 /* base + "/xrpc/" + nsid + ("?" + query): caller frees. base may end in "/". */
 char *mdw_pds_xrpc_url(const char *base, const char *nsid, const char *query);
-/* The did.json URL of a did:web (NULL when not a valid did:web): caller frees. */
-char *mdw_pds_did_web_url(const char *did);
-/* Finds the #atproto_pds endpoint in a DID document (NULL if none): caller frees. */
-char *mdw_pds_doc_endpoint(const cJSON *doc);
 /*
-** Splits at://authority/collection/rkey. Any out may be NULL; outputs are
-** caller-freed. MDW_EMALFORMED when it is not of that form.
+** Splits at://authority/collection/rkey (a valid AT-URI with all three
+** parts, common/atname.h). Any out may be NULL; outputs are caller-freed.
+** MDW_EMALFORMED when it is not of that form.
 */
 int mdw_pds_parse_at_uri(const char *uri, char **authority, char **collection, char **rkey);
 /*

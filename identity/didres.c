@@ -1,11 +1,11 @@
 /*
-** feedgen/didres.c — see didres.h.
+** identity/didres.c — DID resolution over the network, cached (identity.h).
 **
-** The cache is a chained hash table keyed by the DID string plus an LRU list;
-** one mutex guards both. Fetches run without the lock: a slow PLC directory
+** The cache is common/lru's hash table and recency list keyed by the DID
+** string; one mutex guards it. Fetches run without the lock: a slow PLC directory
 ** must not serialize requests for DIDs that are already cached.
 */
-#include "feedgen/didres.h"
+#include "identity/identity.h"
 
 #include <cJSON.h>
 #include <curl/curl.h>
@@ -14,12 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atname.h"
 #include "common/buf.h"
 #include "common/crypto.h"
-#include "common/diddoc.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/lru.h"
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/banned.h"
@@ -40,28 +41,23 @@ static mdw_hist m_fetch_time =
     MDW_HIST_INIT("meadow_auth_did_fetch_seconds", NULL, "DID document fetch latency");
 
 typedef struct entry {
+    mdw_lru_node node; /* first: the cache's links; hash = FNV-1a of did */
     char *did;
-    uint64_t hash;
     int rc; /* 0 or the resolution error remembered (negative entry) */
     mdw_didres_keys keys;
     int64_t fetched_us, expires_us; /* monotonic */
-    struct entry *hnext;            /* hash chain */
-    struct entry *prev, *next;      /* LRU: head = most recent */
 } entry;
 
 struct mdw_didres {
     char *plc_url;
     int64_t ttl_us;
-    size_t max;
     int timeout_ms;
     int allow_localhost;
     mdw_clock *clock;
-    mdw_did_resolver *docs; /* docs file (common/diddoc), read-only after open */
+    mdw_did_resolver *docs; /* docs file (identity/diddoc.c), read-only after open */
 
     pthread_mutex_t mu;
-    entry **tab;
-    size_t nbuckets, count;
-    entry *head, *tail;
+    mdw_lru cache;
     _Atomic uint64_t fetches, hits;
 };
 
@@ -79,6 +75,18 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
+static int entry_eq(const mdw_lru_node *n, const void *did)
+{
+    return strcmp(((const entry *)n)->did, did) == 0;
+}
+
+static void entry_drop(mdw_lru_node *n)
+{
+    entry *e = (entry *)n;
+    free(e->did);
+    free(e);
+}
+
 int mdw_didres_new(mdw_didres **out, const mdw_didres_opts *o, mdw_clock *clock)
 {
     static int metrics_done;
@@ -89,14 +97,10 @@ int mdw_didres_new(mdw_didres **out, const mdw_didres_opts *o, mdw_clock *clock)
     while (pl > 0 && r->plc_url[pl - 1] == '/')
         r->plc_url[--pl] = '\0';
     r->ttl_us = o->cache_ttl_s * 1000000;
-    r->max = o->cache_max ? o->cache_max : 1;
     r->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 3000;
     r->allow_localhost = o->allow_localhost;
     r->clock = clock;
-    r->nbuckets = 64;
-    while (r->nbuckets < r->max && r->nbuckets < (1u << 20))
-        r->nbuckets <<= 1;
-    r->tab = xcalloc(r->nbuckets, sizeof *r->tab);
+    mdw_lru_init(&r->cache, o->cache_max ? o->cache_max : 1, entry_eq, entry_drop);
     pthread_mutex_init(&r->mu, NULL);
     if (o->docs_file && o->docs_file[0]) {
         int rc = mdw_did_resolver_file_open(o->docs_file, &r->docs);
@@ -125,12 +129,7 @@ void mdw_didres_free(mdw_didres *r)
 {
     if (!r)
         return;
-    for (entry *e = r->head, *n; e; e = n) {
-        n = e->next;
-        free(e->did);
-        free(e);
-    }
-    free(r->tab);
+    mdw_lru_release(&r->cache);
     mdw_did_resolver_close(r->docs);
     pthread_mutex_destroy(&r->mu);
     free(r->plc_url);
@@ -151,7 +150,7 @@ uint64_t mdw_didres_hits(const mdw_didres *r)
 
 /*
 ** #atproto_label, for iss "<did>#atproto_labeler" (the reference's mapping):
-** common/diddoc keeps only #atproto, so this one method is looked up here, by
+** identity/diddoc.c keeps only #atproto, so this one method is looked up here, by
 ** the reference's rule ("#atproto_label" or "<did>#atproto_label", first
 ** match decides), Multikey form only.
 */
@@ -238,6 +237,29 @@ static int web_host(const char *did, char *host, size_t hostmax, int *localhost)
     return 0;
 }
 
+char *mdw_did_doc_url(const char *did, const char *plc_url, int allow_localhost)
+{
+    if (!mdw_did_valid(did, strlen(did)))
+        return NULL;
+    if (strncmp(did, "did:plc:", 8) == 0) {
+        const char *id = did + 8;
+        if (strlen(id) != 24 || strspn(id, "abcdefghijklmnopqrstuvwxyz234567") != 24)
+            return NULL;
+        size_t n = strlen(plc_url);
+        while (n > 0 && plc_url[n - 1] == '/')
+            n--;
+        return xasprintf("%.*s/%s", (int)n, plc_url, did);
+    }
+    if (strncmp(did, "did:web:", 8) == 0) {
+        char host[512];
+        int local = 0;
+        if (web_host(did, host, sizeof host, &local) != 0 || (local && !allow_localhost))
+            return NULL;
+        return xasprintf("%s://%s/.well-known/did.json", local ? "http" : "https", host);
+    }
+    return NULL;
+}
+
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
     mdw_buf *b = ud;
@@ -248,10 +270,8 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 /* Fetches and parses did's document into *keys. */
 static int fetch_doc(mdw_didres *r, const char *did, mdw_didres_keys *keys)
 {
-    char url[MDW_MAX_DID_BYTES + 1024];
-    int is_plc = 0;
     memset(keys, 0, sizeof *keys);
-    if (!mdw_did_syntax_valid(did, strlen(did)))
+    if (!mdw_did_valid(did, strlen(did)))
         return MDW_EMALFORMED;
     if (r->docs) {
         mdw_diddoc d;
@@ -263,28 +283,16 @@ static int fetch_doc(mdw_didres *r, const char *did, mdw_didres_keys *keys)
         mdw_diddoc_release(&d);
         return 0;
     }
-    if (strncmp(did, "did:plc:", 8) == 0) {
-        const char *id = did + 8;
-        if (strlen(id) != 24 || strspn(id, "abcdefghijklmnopqrstuvwxyz234567") != 24)
-            return MDW_EMALFORMED;
-        snprintf(url, sizeof url, "%s/%s", r->plc_url, did);
-        is_plc = 1;
-    } else if (strncmp(did, "did:web:", 8) == 0) {
-        char host[512];
-        int local = 0;
-        if (web_host(did, host, sizeof host, &local) != 0)
-            return MDW_EMALFORMED;
-        if (local && !r->allow_localhost)
-            return MDW_EMALFORMED;
-        snprintf(url, sizeof url, "%s://%s/.well-known/did.json", local ? "http" : "https", host);
-    } else {
+    int is_plc = strncmp(did, "did:plc:", 8) == 0;
+    char *url = mdw_did_doc_url(did, r->plc_url, r->allow_localhost);
+    if (!url)
         return MDW_EMALFORMED;
-    }
 
     mdw_buf body = MDW_BUF_INIT(MDW_MAX_DID_DOC_BYTES);
     CURL *c = curl_easy_init();
     if (!c) {
         mdw_buf_release(&body);
+        free(url);
         return MDW_EHTTP;
     }
     struct curl_slist *hdrs =
@@ -325,6 +333,7 @@ static int fetch_doc(mdw_didres *r, const char *did, mdw_didres_keys *keys)
         rc = MDW_EHTTP;
     }
     mdw_buf_release(&body);
+    free(url);
     if (rc == 0)
         mdw_counter_inc(&m_fetch_ok);
     else if (rc == MDW_ENOTFOUND)
@@ -340,65 +349,19 @@ static int fetch_doc(mdw_didres *r, const char *did, mdw_didres_keys *keys)
 
 static entry *cache_find(mdw_didres *r, const char *did, uint64_t h)
 {
-    for (entry *e = r->tab[h & (r->nbuckets - 1)]; e; e = e->hnext)
-        if (e->hash == h && strcmp(e->did, did) == 0)
-            return e;
-    return NULL;
-}
-
-static void lru_unlink(mdw_didres *r, entry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        r->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        r->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_front(mdw_didres *r, entry *e)
-{
-    e->next = r->head;
-    e->prev = NULL;
-    if (r->head)
-        r->head->prev = e;
-    r->head = e;
-    if (!r->tail)
-        r->tail = e;
-}
-
-static void cache_remove(mdw_didres *r, entry *e)
-{
-    entry **pp = &r->tab[e->hash & (r->nbuckets - 1)];
-    while (*pp != e)
-        pp = &(*pp)->hnext;
-    *pp = e->hnext;
-    lru_unlink(r, e);
-    r->count--;
-    free(e->did);
-    free(e);
+    return (entry *)mdw_lru_find(&r->cache, h, did);
 }
 
 static entry *cache_put(mdw_didres *r, const char *did, uint64_t h)
 {
     entry *e = cache_find(r, did, h);
     if (e) {
-        lru_unlink(r, e);
-        lru_front(r, e);
+        mdw_lru_touch(&r->cache, &e->node);
         return e;
     }
-    while (r->count >= r->max && r->tail)
-        cache_remove(r, r->tail);
     e = xcalloc(1, sizeof *e);
     e->did = xstrdup(did);
-    e->hash = h;
-    e->hnext = r->tab[h & (r->nbuckets - 1)];
-    r->tab[h & (r->nbuckets - 1)] = e;
-    lru_front(r, e);
-    r->count++;
+    mdw_lru_insert(&r->cache, &e->node, h);
     return e;
 }
 
@@ -429,8 +392,7 @@ int mdw_didres_key(mdw_didres *r, const char *did, const char *key_id, int force
     entry *e = cache_find(r, did, h);
     if (e && now < e->expires_us &&
         (!force_refresh || now - e->fetched_us < MDW_DIDRES_MIN_REFRESH_US)) {
-        lru_unlink(r, e);
-        lru_front(r, e);
+        mdw_lru_touch(&r->cache, &e->node);
         rc = answer(e, key_id, out);
         pthread_mutex_unlock(&r->mu);
         r->hits++;

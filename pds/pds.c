@@ -1,7 +1,7 @@
 /*
-** feedgen/pds.c — the PDS client on libcurl: requests with retries, the
+** pds/pds.c — the PDS client on libcurl: requests with retries, the
 ** session (createSession / refreshSession, cached in a 0600 file), record
-** writes and reads, identity resolution. See feedgen/pds.h.
+** writes and reads, identity resolution. See pds/pds.h.
 **
 ** Secrets: the app password and the JWTs only ever go into request bodies and
 ** Authorization headers. Debug logs name the method, URL and status of each
@@ -22,13 +22,15 @@
 
 #include <curl/curl.h>
 
+#include "common/atname.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/strv.h"
-#include "feedgen/pds.h"
+#include "identity/identity.h"
+#include "pds/pds.h"
 #include "common/banned.h"
 
 struct mdw_pds {
@@ -879,24 +881,15 @@ static int get_json(mdw_pds *p, const char *url, cJSON **out)
 int mdw_pds_resolve_endpoint(mdw_pds *p, const char *did, char **endpoint_out)
 {
     *endpoint_out = NULL;
-    char *url = NULL;
-    if (!strncmp(did, "did:plc:", 8)) {
-        if (strlen(did) > 64 || strchr(did, '/') || strchr(did, '?')) {
+    /* identity/ decides where a DID's document lives (the resolver service auth uses). */
+    char *url = mdw_did_doc_url(did, p->plc_url, 1);
+    if (!url) {
+        if (!strncmp(did, "did:plc:", 8))
             set_err(p, "not a did:plc: %s", did);
-            return MDW_EMALFORMED;
-        }
-        size_t n = strlen(p->plc_url);
-        while (n > 0 && p->plc_url[n - 1] == '/')
-            n--;
-        url = xasprintf("%.*s/%s", (int)n, p->plc_url, did);
-    } else if (!strncmp(did, "did:web:", 8)) {
-        url = mdw_pds_did_web_url(did);
-        if (!url) {
+        else if (!strncmp(did, "did:web:", 8))
             set_err(p, "not a valid did:web: %s", did);
-            return MDW_EMALFORMED;
-        }
-    } else {
-        set_err(p, "unsupported DID method: %s", did);
+        else
+            set_err(p, "unsupported DID method: %s", did);
         return MDW_EMALFORMED;
     }
     cJSON *doc = NULL;
@@ -907,7 +900,7 @@ int mdw_pds_resolve_endpoint(mdw_pds *p, const char *did, char **endpoint_out)
         if (!cJSON_IsString(id) || strcmp(id->valuestring, did) != 0) {
             set_err(p, "the DID document of %s names another DID", did);
             rc = MDW_EMALFORMED;
-        } else if (!(*endpoint_out = mdw_pds_doc_endpoint(doc))) {
+        } else if (!(*endpoint_out = mdw_diddoc_pds_endpoint(doc))) {
             set_err(p, "the DID document of %s names no #atproto_pds service", did);
             rc = MDW_ENOTFOUND;
         }
@@ -975,8 +968,8 @@ static int walk_record(void *ctx, const char *uri, const char *cid, const cJSON 
     int rc = 0;
     if (w->posts) {
         w->st->posts_seen++;
-        int64_t t = mdw_pds_tid_time_us(rkey);
-        if (t >= 0 && t < w->o->min_post_us) {
+        int64_t t = 0;
+        if (mdw_tid_time(rkey, strlen(rkey), &t) == 0 && t < w->o->min_post_us) {
             rc = 1; /* newest first: every later post is older still */
             goto out;
         }

@@ -1,6 +1,6 @@
 /*
-** feedgen/pds_util.c — the PDS client's pure pieces: record keys, URLs,
-** DID documents, XRPC error text, retry delays, and the owner-only files
+** pds/pds_util.c — the PDS client's pure pieces: record keys, URLs,
+** XRPC error text, retry delays, and the owner-only files
 ** (app password, session cache). Kept apart from the libcurl code so the
 ** unit tests exercise them without a network.
 */
@@ -13,42 +13,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "common/mem.h"
-#include "feedgen/pds.h"
+#include "pds/pds.h"
 #include "common/banned.h"
 
 void mdw_pds_tid(int64_t now_us, char out[14])
 {
-    static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
     uint16_t clock_id = 0;
     if (getrandom(&clock_id, sizeof clock_id, 0) != (ssize_t)sizeof clock_id)
         clock_id = (uint16_t)getpid();
-    /* 1 zero bit, 53 bits of microseconds, 10 bits of clock id (atproto TID). */
-    uint64_t v = ((uint64_t)now_us & ((1ull << 53) - 1)) << 10 | (clock_id & 0x3ffu);
-    for (int i = 12; i >= 0; i--) {
-        out[i] = alphabet[v & 31];
-        v >>= 5;
-    }
-    out[13] = '\0';
-}
-
-int64_t mdw_pds_tid_time_us(const char *rkey)
-{
-    static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
-    if (strlen(rkey) != 13 || !strchr("234567abcdefghij", rkey[0]))
-        return -1;
-    uint64_t v = 0;
-    for (int i = 0; i < 13; i++) {
-        const char *c = memchr(alphabet, rkey[i], 32);
-        if (!c || !rkey[i])
-            return -1;
-        v = v << 5 | (uint64_t)(c - alphabet);
-    }
-    /* The syntax admits a first character up to 'j'; the TID's top bit must be 0. */
-    if (v >> 63)
-        return -1;
-    return (int64_t)(v >> 10);
+    mdw_tid_make(now_us, clock_id, out);
 }
 
 char *mdw_pds_xrpc_url(const char *base, const char *nsid, const char *query)
@@ -61,95 +37,23 @@ char *mdw_pds_xrpc_url(const char *base, const char *nsid, const char *query)
     return xasprintf("%.*s/xrpc/%s", (int)n, base, nsid);
 }
 
-char *mdw_pds_did_web_url(const char *did)
-{
-    const char *prefix = "did:web:";
-    if (strncmp(did, prefix, strlen(prefix)) != 0)
-        return NULL;
-    const char *host = did + strlen(prefix);
-    /* Only a bare host (an optional %3A-encoded port): paths are not atproto. */
-    if (!*host || strchr(host, ':') || strchr(host, '/'))
-        return NULL;
-    char *decoded = xstrdup(host);
-    char *pct = strstr(decoded, "%3A");
-    if (!pct)
-        pct = strstr(decoded, "%3a");
-    if (pct) {
-        *pct = ':';
-        memmove(pct + 1, pct + 3, strlen(pct + 3) + 1);
-    }
-    for (const char *c = decoded; *c; c++)
-        if (!(*c == '.' || *c == '-' || *c == ':' || (*c >= '0' && *c <= '9') ||
-              (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) {
-            free(decoded);
-            return NULL;
-        }
-    int local = !strcmp(decoded, "localhost") || !strncmp(decoded, "localhost:", 10);
-    char *url = xasprintf("%s://%s/.well-known/did.json", local ? "http" : "https", decoded);
-    free(decoded);
-    return url;
-}
-
-char *mdw_pds_doc_endpoint(const cJSON *doc)
-{
-    const cJSON *services = cJSON_GetObjectItemCaseSensitive(doc, "service");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
-    const cJSON *s;
-    cJSON_ArrayForEach(s, services)
-    {
-        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(s, "id");
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(s, "type");
-        const cJSON *ep = cJSON_GetObjectItemCaseSensitive(s, "serviceEndpoint");
-        if (!cJSON_IsString(sid) || !cJSON_IsString(ep))
-            continue;
-        /* The id is "#atproto_pds" or "<did>#atproto_pds". */
-        const char *frag = strchr(sid->valuestring, '#');
-        if (!frag || strcmp(frag, "#atproto_pds") != 0)
-            continue;
-        if (frag != sid->valuestring &&
-            (!cJSON_IsString(id) || strlen(id->valuestring) != (size_t)(frag - sid->valuestring) ||
-             strncmp(id->valuestring, sid->valuestring, (size_t)(frag - sid->valuestring))))
-            continue;
-        if (cJSON_IsString(type) && strcmp(type->valuestring, "AtprotoPersonalDataServer") != 0)
-            continue;
-        const char *u = ep->valuestring;
-        if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
-            continue;
-        return xstrdup(u);
-    }
-    return NULL;
-}
-
 int mdw_pds_parse_at_uri(const char *uri, char **authority, char **collection, char **rkey)
 {
+    mdw_at_uri p;
     if (authority)
         *authority = NULL;
     if (collection)
         *collection = NULL;
     if (rkey)
         *rkey = NULL;
-    if (strncmp(uri, "at://", 5) != 0 || strlen(uri) >= 8192)
+    if (mdw_at_uri_split(uri, strlen(uri), &p) != 0 || !p.rkey_len)
         return MDW_EMALFORMED;
-    const char *a = uri + 5;
-    const char *s1 = strchr(a, '/');
-    if (!s1 || s1 == a)
-        return MDW_EMALFORMED;
-    const char *c = s1 + 1;
-    const char *s2 = strchr(c, '/');
-    if (!s2 || s2 == c)
-        return MDW_EMALFORMED;
-    const char *k = s2 + 1;
-    if (!*k || strchr(k, '/') || strchr(k, '?') || strchr(k, '#'))
-        return MDW_EMALFORMED;
-    for (const char *p = uri; *p; p++)
-        if ((unsigned char)*p <= ' ')
-            return MDW_EMALFORMED;
     if (authority)
-        *authority = xstrndup(a, (size_t)(s1 - a));
+        *authority = xstrndup(p.authority, p.authority_len);
     if (collection)
-        *collection = xstrndup(c, (size_t)(s2 - c));
+        *collection = xstrndup(p.collection, p.collection_len);
     if (rkey)
-        *rkey = xstrdup(k);
+        *rkey = xstrndup(p.rkey, p.rkey_len);
     return 0;
 }
 

@@ -1,10 +1,10 @@
-/* common/diddoc.c — see diddoc.h. */
+/* identity/diddoc.c — DID documents and the file-backed resolver (identity.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include <cJSON.h>
 
-#include "common/diddoc.h"
+#include "identity/identity.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -13,28 +13,6 @@
 #include "common/banned.h"
 
 #define MDW_MAX_DIDDOC_FILE (256u * 1024 * 1024)
-
-int mdw_did_syntax_valid(const char *s, size_t n)
-{
-    if (n < 7 || n > MDW_MAX_DID_BYTES || memcmp(s, "did:", 4) != 0)
-        return 0;
-    size_t i = 4;
-    while (i < n && s[i] >= 'a' && s[i] <= 'z')
-        i++;
-    if (i == 4 || i >= n || s[i] != ':')
-        return 0;
-    i++;
-    if (i >= n)
-        return 0;
-    for (size_t j = i; j < n; j++) {
-        char c = s[j];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == ':' || c == '%' || c == '-';
-        if (!ok)
-            return 0;
-    }
-    return s[n - 1] != ':' && s[n - 1] != '%';
-}
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -65,6 +43,36 @@ static int vm_key(const cJSON *vm, mdw_pubkey *key)
     return mdw_pubkey_from_sec1(kt, raw, n, key);
 }
 
+char *mdw_diddoc_pds_endpoint(const cJSON *doc)
+{
+    const cJSON *services = cJSON_GetObjectItemCaseSensitive(doc, "service");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, services)
+    {
+        const cJSON *sid = cJSON_GetObjectItemCaseSensitive(s, "id");
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(s, "type");
+        const cJSON *ep = cJSON_GetObjectItemCaseSensitive(s, "serviceEndpoint");
+        if (!cJSON_IsString(sid) || !cJSON_IsString(ep))
+            continue;
+        /* The id is "#atproto_pds" or "<did>#atproto_pds". */
+        const char *frag = strchr(sid->valuestring, '#');
+        if (!frag || strcmp(frag, "#atproto_pds") != 0)
+            continue;
+        if (frag != sid->valuestring &&
+            (!cJSON_IsString(id) || strlen(id->valuestring) != (size_t)(frag - sid->valuestring) ||
+             strncmp(id->valuestring, sid->valuestring, (size_t)(frag - sid->valuestring))))
+            continue;
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "AtprotoPersonalDataServer") != 0)
+            continue;
+        const char *u = ep->valuestring;
+        if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
+            continue;
+        return xstrdup(u);
+    }
+    return NULL;
+}
+
 static int from_cjson(const cJSON *doc, mdw_diddoc *out)
 {
     memset(out, 0, sizeof *out);
@@ -90,15 +98,7 @@ static int from_cjson(const cJSON *doc, mdw_diddoc *out)
             break;
         }
     }
-    const cJSON *svcs = cJSON_GetObjectItemCaseSensitive(doc, "service");
-    cJSON_ArrayForEach(it, svcs)
-    {
-        const char *sid = jstr(it, "id"), *ep = jstr(it, "serviceEndpoint");
-        if (sid && ep && ends_with(sid, "#atproto_pds")) {
-            out->pds = xstrdup(ep);
-            break;
-        }
-    }
+    out->pds = mdw_diddoc_pds_endpoint(doc);
     return 0;
 }
 

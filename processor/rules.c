@@ -1995,6 +1995,14 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
         rec_free(&c);
     }
     mdb_cursor_close(cur);
+    /*
+    ** A failed step is not the end of the range: sweep_from would move past
+    ** posts never looked at, and no later sweep would remove them.
+    */
+    if (rc && rc != MDB_NOTFOUND) {
+        kvlist_free(&old);
+        return lmdb_rc(rc, "cursor_get");
+    }
     rc = 0;
     for (size_t i = 0; i < old.n && !rc; i++) {
         post p;
@@ -2029,6 +2037,10 @@ int mdw_rules_sweep(mdw_rules *r, uint64_t *nposts, uint64_t *nrecords)
         ex.a[ex.n++].vn = v.mv_size;
     }
     mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        kvlist_free(&ex);
+        return lmdb_rc(rc, "cursor_get");
+    }
     rc = 0;
     for (size_t i = 0; i < ex.n && !rc; i++) {
         const uint8_t *h = ex.a[i].k + 8;

@@ -39,6 +39,7 @@
 #include "index/index.h"
 #include "processor/processor.h"
 #include "queue/queue.h"
+#include "firehose/sources.h"
 #include "common/banned.h"
 
 #define N_EVENTS  240000

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "queue/queue.h"
+#include "firehose/sources.h"
 #include "common/banned.h"
 
 #define CORPUS     "../shared/testdata/atproto-corpus/jetstream_expected_first100.jsonl"

@@ -33,6 +33,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "firehose/sources.h"
 #include "pds/pds.h"
 #include "index/index.h"
 #include "lexicon/lexicon.h"
@@ -758,10 +759,10 @@ static void on_progress(void *ctx, const mdw_pds_walk_stats *st)
 }
 
 /*
-** Rebuild events go into <data>/queue under their own source id, so their
-** cursor never touches a firehose source's. (Not in queue.h's enum yet.)
+** Rebuild events go into <data>/queue under their own source id
+** (MDW_SOURCE_REBUILD), so their cursor never touches a firehose source's.
 */
-#define REBUILD_SOURCE   3
+#define REBUILD_SOURCE   MDW_SOURCE_REBUILD
 #define REBUILD_BATCH    500
 #define REBUILD_BATCH_MB 8
 

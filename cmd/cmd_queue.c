@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "queue/queue.h"
+#include "firehose/sources.h"
 #include "common/banned.h"
 
 #define PREVIEW_BYTES 120 /* of each dead letter's event shown by `dead list` */

@@ -42,6 +42,8 @@ const char *mdw_strerror(int code)
         return "unexpected end of input";
     case MDW_ESTOPPED:
         return "stopped";
+    case MDW_ECOLLISION:
+        return "hash collision";
     default:
         break;
     }

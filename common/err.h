@@ -19,19 +19,20 @@ enum {
     MDW_ETOOBIG = -1002,    /* input over a named maximum: refused, never truncated */
     MDW_EMALFORMED = -1003, /* outside bytes that do not parse */
     MDW_ENOTFOUND = -1004,
-    MDW_ECORRUPT = -1005, /* stored data fails a check */
-    MDW_ECONFIG = -1006,  /* bad setting */
-    MDW_EUNIMPL = -1007,  /* stage not built yet */
-    MDW_EINVALID = -1008, /* record fails lexicon or application rules */
-    MDW_EDENIED = -1009,  /* not authorized */
-    MDW_EAGAIN = -1010,   /* nothing now, try later */
-    MDW_ELOCKED = -1011,  /* another process holds the lock */
-    MDW_EVERSION = -1012, /* stored format version unknown */
-    MDW_EHTTP = -1013,    /* remote HTTP/XRPC error */
-    MDW_ECRYPTO = -1014,  /* signature or key failure */
-    MDW_EEOF = -1015,     /* input ended early */
-    MDW_ESTOPPED = -1016, /* shutdown requested */
-    MDW_ELAST = -1017
+    MDW_ECORRUPT = -1005,   /* stored data fails a check */
+    MDW_ECONFIG = -1006,    /* bad setting */
+    MDW_EUNIMPL = -1007,    /* stage not built yet */
+    MDW_EINVALID = -1008,   /* record fails lexicon or application rules */
+    MDW_EDENIED = -1009,    /* not authorized */
+    MDW_EAGAIN = -1010,     /* nothing now, try later */
+    MDW_ELOCKED = -1011,    /* another process holds the lock */
+    MDW_EVERSION = -1012,   /* stored format version unknown */
+    MDW_EHTTP = -1013,      /* remote HTTP/XRPC error */
+    MDW_ECRYPTO = -1014,    /* signature or key failure */
+    MDW_EEOF = -1015,       /* input ended early */
+    MDW_ESTOPPED = -1016,   /* shutdown requested */
+    MDW_ECOLLISION = -1017, /* a hashed key already holds another string: refused (index) */
+    MDW_ELAST = -1018
 };
 
 /* A static string naming code (never NULL). */

@@ -51,6 +51,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "firehose/filter.h"
+#include "firehose/sources.h"
 #include "queue/queue.h"
 
 typedef struct mdw_ingest mdw_ingest;

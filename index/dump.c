@@ -35,11 +35,10 @@ static int dump_feed(mdw_index *ix, MDB_txn *txn, FILE *out, const uint8_t ck[MD
     r = r == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV) : mdb_cursor_get(cur, &k, &v, MDB_LAST);
     for (; r == 0 && k.mv_size == sizeof key && memcmp(k.mv_data, ck, MDW_IX_H) == 0;
          r = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
-        mdw_ix_dec d;
-        mdw_ix_dec_init(&d, &v);
-        mdw_ix_str u = mdw_ix_dec_str(&d);
+        mdw_ix_feed row;
+        mdw_ix_feed_dec(v.mv_data, v.mv_size, &row);
         int64_t sk = mdw_ix_sk_dec(mdw_ix_get_be64((const uint8_t *)k.mv_data + MDW_IX_H));
-        fprintf(out, "  post %" PRId64 " %.*s\n", sk, S(u));
+        fprintf(out, "  post %" PRId64 " %.*s\n", sk, S(row.uri));
     }
     mdb_cursor_close(cur);
     return 0;
@@ -56,16 +55,16 @@ static int dump_prefix(mdw_index *ix, MDB_txn *txn, FILE *out, int t, const uint
     for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
          r == 0 && k.mv_size >= plen && memcmp(k.mv_data, pre, plen) == 0;
          r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        mdw_ix_dec d;
-        mdw_ix_dec_init(&d, &v);
         if (t == IX_ROLES) {
-            uint8_t fl = mdw_ix_dec_u8(&d);
-            mdw_ix_str did = mdw_ix_dec_str(&d);
-            fprintf(out, "  %s %.*s%s%s\n", label, S(did), fl & IX_ROLE_MOD ? " moderator" : "",
-                    fl & IX_ROLE_BLOCKLIST ? " blocklisted" : "");
+            mdw_ix_role row;
+            mdw_ix_role_dec(v.mv_data, v.mv_size, &row);
+            fprintf(out, "  %s %.*s%s%s\n", label, S(row.did),
+                    row.flags & IX_ROLE_MOD ? " moderator" : "",
+                    row.flags & IX_ROLE_BLOCKLIST ? " blocklisted" : "");
         } else {
-            mdw_ix_str did = mdw_ix_dec_str(&d);
-            fprintf(out, "  %s %.*s\n", label, S(did));
+            mdw_ix_member row;
+            mdw_ix_member_dec(v.mv_data, v.mv_size, &row);
+            fprintf(out, "  %s %.*s\n", label, S(row.did));
         }
     }
     mdb_cursor_close(cur);
@@ -75,15 +74,12 @@ static int dump_prefix(mdw_index *ix, MDB_txn *txn, FILE *out, int t, const uint
 static int dump_community(mdw_index *ix, MDB_txn *txn, FILE *out, const uint8_t ck[MDW_IX_H],
                           const MDB_val *v)
 {
-    mdw_ix_dec d;
-    mdw_ix_dec_init(&d, v);
-    const uint8_t *t = mdw_ix_dec_bytes(&d, 4);
-    mdw_ix_str owner = mdw_ix_dec_str(&d), curi = mdw_ix_dec_str(&d);
-    if (d.err)
+    mdw_ix_community c;
+    if (mdw_ix_community_dec(v->mv_data, v->mv_size, &c))
         return MDW_ECORRUPT;
     char hex[9];
-    mdw_ix_tag_format(t, hex);
-    fprintf(out, "community %.*s %s config=%.*s\n", S(owner), hex, S(curi));
+    mdw_ix_tag_format(c.tag, hex);
+    fprintf(out, "community %.*s %s config=%.*s\n", S(c.owner), hex, S(c.config));
     int rc = dump_prefix(ix, txn, out, IX_ROLES, ck, MDW_IX_H, "role");
     if (!rc)
         rc = dump_prefix(ix, txn, out, IX_MEMBERS, ck, MDW_IX_H, "member");
@@ -103,97 +99,74 @@ static const char *state_name(int s)
     return s == IX_STATE_LIVE ? "live" : s == IX_STATE_TOMB ? "tombstone" : "none";
 }
 
-static void dump_row(mdw_index *ix, FILE *out, int t, const MDB_val *v)
+static void dump_row(FILE *out, int t, const MDB_val *v)
 {
-    mdw_ix_dec d;
-    mdw_ix_dec_init(&d, v);
     char hex[9];
     switch (t) {
     case IX_CONFIGS: {
-        const uint8_t *tag = mdw_ix_dec_bytes(&d, 4);
-        int64_t created = mdw_ix_dec_i64(&d);
-        mdw_ix_str o = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), rev = mdw_ix_dec_str(&d),
-                   js = mdw_ix_dec_str(&d);
-        if (d.err)
+        mdw_ix_config c;
+        if (mdw_ix_config_dec(v->mv_data, v->mv_size, &c))
             break;
-        mdw_ix_tag_format(tag, hex);
+        mdw_ix_tag_format(c.tag, hex);
         fprintf(out,
                 "config %.*s owner=%.*s hashtag=%s createdAt=%" PRId64 " rev=%.*s record=%.*s\n",
-                S(u), S(o), hex, created, S(rev), S(js));
+                S(c.uri), S(c.owner), hex, c.created, S(c.rev), S(c.json));
         break;
     }
     case IX_MEMBERSHIPS: {
-        uint8_t active = mdw_ix_dec_u8(&d);
-        mdw_ix_str did = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), cu = mdw_ix_dec_str(&d);
-        if (!d.err)
-            fprintf(out, "membership %.*s did=%.*s community=%.*s active=%d\n", S(u), S(did), S(cu),
-                    active);
+        mdw_ix_membership m;
+        if (!mdw_ix_membership_dec(v->mv_data, v->mv_size, &m))
+            fprintf(out, "membership %.*s did=%.*s community=%.*s active=%d\n", S(m.uri), S(m.did),
+                    S(m.config), m.active);
         break;
     }
     case IX_MODERATION: {
-        int64_t created = mdw_ix_dec_i64(&d);
-        uint8_t a = mdw_ix_dec_u8(&d);
-        mdw_ix_str au = mdw_ix_dec_str(&d), tk = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d),
-                   cu = mdw_ix_dec_str(&d);
-        if (!d.err)
+        mdw_ix_moderation m;
+        if (!mdw_ix_moderation_dec(v->mv_data, v->mv_size, &m))
             fprintf(out,
                     "action %.*s author=%.*s action=%s target=%.*s community=%.*s "
                     "createdAt=%" PRId64 "\n",
-                    S(u), S(au), act_name(a), S(tk), S(cu), created);
+                    S(m.uri), S(m.author), act_name(m.action), S(m.target), S(m.config), m.created);
         break;
     }
     case IX_ACCOUNTS: {
-        uint8_t vis = mdw_ix_dec_u8(&d);
-        int64_t seq = mdw_ix_dec_i64(&d);
-        mdw_ix_dec_i64(&d);
-        mdw_ix_str st = mdw_ix_dec_str(&d), did = mdw_ix_dec_str(&d);
-        if (!d.err)
-            fprintf(out, "account %.*s visible=%d status=%.*s seq=%" PRId64 "\n", S(did), vis,
-                    S(st), seq);
+        mdw_ix_account a;
+        if (!mdw_ix_account_dec(v->mv_data, v->mv_size, &a))
+            fprintf(out, "account %.*s visible=%d status=%.*s seq=%" PRId64 "\n", S(a.did),
+                    a.visible, S(a.status), a.seq);
         break;
     }
     case DUMP_TAGGED: {
         /* The live posts of the records table (format 3 keeps a post's data in its record). */
-        uint8_t kind = mdw_ix_dec_u8(&d), state = mdw_ix_dec_u8(&d);
-        mdw_ix_dec_i64(&d);
-        mdw_ix_dec_str(&d);
-        mdw_ix_str u = mdw_ix_dec_str(&d);
-        mdw_ix_dec_str(&d);
-        mdw_ix_dec_str(&d);
-        if (d.err || kind != IX_KIND_POST || state != IX_STATE_LIVE)
+        mdw_ix_record r;
+        if (mdw_ix_record_dec(v->mv_data, v->mv_size, &r) || !mdw_ix_record_is_post(&r))
             break;
-        int64_t sk = mdw_ix_dec_i64(&d), created = mdw_ix_dec_i64(&d);
-        uint8_t n = mdw_ix_dec_u8(&d);
-        const uint8_t *tags = mdw_ix_dec_bytes(&d, (size_t)n * 4);
-        mdw_ix_str c = mdw_ix_dec_str(&d);
+        mdw_ix_str u = r.uri;
         const char *a = u.n > 5 ? memchr(u.p + 5, '/', u.n - 5) : NULL;
-        if (d.err || !a)
+        if (!a)
             break;
         fprintf(out,
                 "tagged %.*s author=%.*s sortkey=%" PRId64 " createdAt=%" PRId64 " cid=%.*s tags=",
-                S(u), (int)(a - u.p - 5), u.p + 5, sk, created, S(c));
-        for (uint8_t i = 0; i < n; i++) {
-            mdw_ix_tag_format(tags + 4 * i, hex);
+                S(u), (int)(a - u.p - 5), u.p + 5, r.sortkey, r.created, S(r.cid));
+        for (uint8_t i = 0; i < r.ntags; i++) {
+            mdw_ix_tag_format(r.tags + 4 * i, hex);
             fprintf(out, "%s%s", i ? "," : "", hex);
         }
         fputc('\n', out);
         break;
     }
     case IX_RECORDS: {
-        uint8_t kind = mdw_ix_dec_u8(&d), state = mdw_ix_dec_u8(&d);
-        int64_t first = mdw_ix_dec_i64(&d);
-        mdw_ix_str rev = mdw_ix_dec_str(&d), u = mdw_ix_dec_str(&d), a1 = mdw_ix_dec_str(&d),
-                   a2 = mdw_ix_dec_str(&d);
-        if (!d.err)
+        mdw_ix_record r;
+        if (!mdw_ix_record_dec(v->mv_data, v->mv_size, &r))
             fprintf(out,
                     "record %.*s kind=%d state=%s rev=%.*s first_seen=%" PRId64 " aux=%.*s|%.*s\n",
-                    S(u), kind, state_name(state), S(rev), first, S(a1), S(a2));
+                    S(r.uri), r.kind, state_name(r.state), S(r.rev), r.first_seen, S(r.aux1),
+                    S(r.aux2));
         break;
     }
     default:
         break;
     }
-    (void)ix;
 }
 
 static int dump_table(mdw_index *ix, MDB_txn *txn, FILE *out, int t)
@@ -208,7 +181,7 @@ static int dump_table(mdw_index *ix, MDB_txn *txn, FILE *out, int t)
         if (t == IX_COMMUNITIES)
             rc = dump_community(ix, txn, out, k.mv_data, &v);
         else
-            dump_row(ix, out, t, &v);
+            dump_row(out, t, &v);
     }
     mdb_cursor_close(cur);
     return rc;
@@ -233,11 +206,9 @@ int mdw_index_dump(mdw_index *ix, FILE *out, const char *owner_did, const char *
             rc = MDW_ENOTFOUND;
             goto out;
         }
-        mdw_ix_dec d;
-        mdw_ix_dec_init(&d, &v);
-        const uint8_t *t = mdw_ix_dec_bytes(&d, 4);
-        mdw_ix_str o = mdw_ix_dec_str(&d);
-        if (d.err || memcmp(t, tag, 4) || !mdw_ix_str_eq(o, owner_did)) {
+        mdw_ix_community c;
+        if (mdw_ix_community_dec(v.mv_data, v.mv_size, &c) || memcmp(c.tag, tag, 4) ||
+            !mdw_ix_str_eq(c.owner, owner_did)) {
             rc = MDW_ENOTFOUND;
             goto out;
         }

@@ -20,11 +20,6 @@
 #include "index/index_impl.h"
 #include "common/banned.h"
 
-const char *const mdw_ix_table_names[IX_NTABLES] = {
-    "meta",  "records",     "configs",    "config_vers", "owner_configs", "communities", "by_tag",
-    "roles", "memberships", "moderation", "accounts",    "members",       "feed",        "expiry",
-};
-
 /* Tables of older formats, dropped with the rest when an older index is cleared or upgraded. */
 static const char *const retired_tables[] = {"post_refs", "posts", "author_posts", "tag_posts"};
 #define N_RETIRED (sizeof retired_tables / sizeof retired_tables[0])
@@ -315,9 +310,9 @@ static int open_tables(mdw_index *ix, MDB_txn *txn)
 {
     for (int i = 0; i < IX_NTABLES; i++) {
         int rc =
-            mdb_dbi_open(txn, mdw_ix_table_names[i], ix->readonly ? 0 : MDB_CREATE, &ix->dbi[i]);
+            mdb_dbi_open(txn, mdw_ix_tables[i].name, ix->readonly ? 0 : MDB_CREATE, &ix->dbi[i]);
         if (rc) {
-            mdw_error("index", "cannot open table", "table=%s err=\"%s\"", mdw_ix_table_names[i],
+            mdw_error("index", "cannot open table", "table=%s err=\"%s\"", mdw_ix_tables[i].name,
                       mdb_strerror(rc));
             return rc == MDB_NOTFOUND ? MDW_EVERSION : mdw_err_from_lmdb(rc);
         }
@@ -327,24 +322,28 @@ static int open_tables(mdw_index *ix, MDB_txn *txn)
 
 static int read_format(mdw_index *ix, MDB_txn *txn, int64_t *fmt)
 {
-    MDB_val k = {6, (void *)"format"}, v;
+    MDB_val k = {strlen(MDW_IX_META_FORMAT), (void *)MDW_IX_META_FORMAT}, v;
     int rc = mdb_get(txn, ix->dbi[IX_META], &k, &v);
     if (rc == MDB_NOTFOUND)
         return MDW_ENOTFOUND;
     if (rc)
         return mdw_err_from_lmdb(rc);
-    if (v.mv_size != 8)
+    mdw_ix_meta m;
+    if (mdw_ix_meta_dec(v.mv_data, v.mv_size, &m))
         return MDW_ECORRUPT;
-    *fmt = (int64_t)mdw_ix_get_be64(v.mv_data);
+    *fmt = (int64_t)m.value;
     return 0;
 }
 
 static int write_format(mdw_index *ix, MDB_txn *txn)
 {
-    uint8_t b[8];
-    mdw_ix_put_be64(b, MDW_IX_FORMAT);
-    MDB_val k = {6, (void *)"format"}, v = {8, b};
-    return mdw_err_from_lmdb(mdb_put(txn, ix->dbi[IX_META], &k, &v, 0));
+    mdw_ix_enc e = {0};
+    mdw_ix_meta m = {MDW_IX_FORMAT};
+    mdw_ix_meta_enc(&m, &e);
+    MDB_val k = {strlen(MDW_IX_META_FORMAT), (void *)MDW_IX_META_FORMAT}, v = {e.len, e.p};
+    int rc = mdw_err_from_lmdb(mdb_put(txn, ix->dbi[IX_META], &k, &v, 0));
+    mdw_ix_enc_release(&e);
+    return rc;
 }
 
 /* Drops the tables older formats had and this one does not (those that exist). */
@@ -543,12 +542,18 @@ void mdw_ix_rtxn_end(mdw_index *ix, MDB_txn *txn)
 
 /* ---- reads ---- */
 
+static uint64_t meta_u64(mdw_index *ix, MDB_txn *txn, const char *name)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    mdw_ix_meta m;
+    if (mdb_get(txn, ix->dbi[IX_META], &k, &v) || mdw_ix_meta_dec(v.mv_data, v.mv_size, &m))
+        return 0;
+    return m.value;
+}
+
 static int64_t read_retention(mdw_index *ix, MDB_txn *txn)
 {
-    MDB_val k = {12, (void *)"retention_us"}, v;
-    if (mdb_get(txn, ix->dbi[IX_META], &k, &v) || v.mv_size != 8)
-        return 0;
-    return (int64_t)mdw_ix_get_be64(v.mv_data);
+    return (int64_t)meta_u64(ix, txn, MDW_IX_META_RETENTION);
 }
 
 /* Looks up an open community; 0 and *ck filled, or MDW_ENOTFOUND. */
@@ -562,14 +567,11 @@ static int find_community(mdw_index *ix, MDB_txn *txn, const char *owner, const 
         return MDW_ENOTFOUND;
     if (rc)
         return mdw_err_from_lmdb(rc);
-    mdw_ix_dec d;
-    mdw_ix_dec_init(&d, &v);
-    const uint8_t *t = mdw_ix_dec_bytes(&d, MDW_IX_TAG);
-    mdw_ix_str o = mdw_ix_dec_str(&d);
-    if (d.err)
+    mdw_ix_community c;
+    if (mdw_ix_community_dec(v.mv_data, v.mv_size, &c))
         return MDW_ECORRUPT;
     /* Full strings checked: a hash collision must not show another community. */
-    if (memcmp(t, tag, MDW_IX_TAG) != 0 || !mdw_ix_str_eq(o, owner))
+    if (memcmp(c.tag, tag, MDW_IX_TAG) != 0 || !mdw_ix_str_eq(c.owner, owner))
         return MDW_ENOTFOUND;
     return 0;
 }
@@ -669,14 +671,12 @@ int mdw_index_feed_walk(mdw_index *ix, const char *owner_did, const char *hashta
             break;
         }
         page->scanned++;
-        mdw_ix_dec d;
-        mdw_ix_dec_init(&d, &v);
-        mdw_ix_str u = mdw_ix_dec_str(&d);
+        mdw_ix_feed row;
         last_sk = sk;
         last_h = kp + MDW_IX_H + 8;
-        if (!d.err) {
+        if (mdw_ix_feed_dec(v.mv_data, v.mv_size, &row) == 0) {
             page->n++;
-            if ((rc = fn(ctx, u.p, u.n)) != 0)
+            if ((rc = fn(ctx, row.uri.p, row.uri.n)) != 0)
                 goto done;
         }
         r = mdb_cursor_get(cur, &k, &v, MDB_PREV);
@@ -759,15 +759,12 @@ int mdw_index_communities(mdw_index *ix, mdw_index_community_fn fn, void *ctx)
     MDB_val k, v;
     for (int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST); r == 0;
          r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        mdw_ix_dec d;
-        mdw_ix_dec_init(&d, &v);
-        const uint8_t *t = mdw_ix_dec_bytes(&d, MDW_IX_TAG);
-        mdw_ix_str o = mdw_ix_dec_str(&d);
-        if (d.err)
+        mdw_ix_community c;
+        if (mdw_ix_community_dec(v.mv_data, v.mv_size, &c))
             continue;
         char hex[9];
-        mdw_ix_tag_format(t, hex);
-        char *owner = mdw_ix_str_dup(o);
+        mdw_ix_tag_format(c.tag, hex);
+        char *owner = mdw_ix_str_dup(c.owner);
         int stop = fn(ctx, owner, hex);
         free(owner);
         if (stop)
@@ -784,14 +781,6 @@ static uint64_t entries(mdw_index *ix, MDB_txn *txn, int t)
     return mdb_stat(txn, ix->dbi[t], &st) ? 0 : st.ms_entries;
 }
 
-static uint64_t meta_u64(mdw_index *ix, MDB_txn *txn, const char *name)
-{
-    MDB_val k = {strlen(name), (void *)name}, v;
-    if (mdb_get(txn, ix->dbi[IX_META], &k, &v) || v.mv_size != 8)
-        return 0;
-    return mdw_ix_get_be64(v.mv_data);
-}
-
 int mdw_index_stats_get(mdw_index *ix, mdw_index_stats *st)
 {
     memset(st, 0, sizeof *st);
@@ -801,17 +790,29 @@ int mdw_index_stats_get(mdw_index *ix, mdw_index_stats *st)
         return rc;
     st->communities = entries(ix, txn, IX_COMMUNITIES);
     st->members = entries(ix, txn, IX_MEMBERS);
-    st->posts = meta_u64(ix, txn, "posts");
+    st->posts = meta_u64(ix, txn, MDW_IX_META_POSTS);
     st->moderation = entries(ix, txn, IX_MODERATION);
     st->records = entries(ix, txn, IX_RECORDS);
-    st->tombstones = meta_u64(ix, txn, "tombstones");
-    st->last_applied_seq = meta_u64(ix, txn, "last_seq");
+    st->tombstones = meta_u64(ix, txn, MDW_IX_META_TOMBSTONES);
+    st->last_applied_seq = meta_u64(ix, txn, MDW_IX_META_LAST_SEQ);
     MDB_envinfo info;
     MDB_stat est;
     mdb_env_info(ix->env, &info);
     mdb_env_stat(ix->env, &est);
     st->bytes_used = (uint64_t)(info.me_last_pgno + 1) * est.ms_psize;
     st->map_bytes = info.me_mapsize;
+    mdw_ix_rtxn_end(ix, txn);
+    return 0;
+}
+
+int mdw_index_last_seq(mdw_index *ix, uint64_t *seq)
+{
+    *seq = 0;
+    MDB_txn *txn;
+    int rc = mdw_ix_rtxn(ix, &txn);
+    if (rc)
+        return rc;
+    *seq = meta_u64(ix, txn, MDW_IX_META_LAST_SEQ);
     mdw_ix_rtxn_end(ix, txn);
     return 0;
 }

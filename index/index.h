@@ -4,8 +4,9 @@
 ** Written only by the processor (processor/), read by feedgen in read-only
 ** transactions (no locks between them; other processes may read while the
 ** processor writes). This header is the CONTRACT between the two: the read
-** API below is what feedgen uses. The write side is declared apart from
-** this contract and may grow freely.
+** API below is what feedgen uses. The write half, with the on-disk layout
+** (tables, keys, one typed row codec per table), is index/index_write.h;
+** the processor's rules (processor/rules*.c) are its only user.
 **
 ** Communities are keyed by (owner DID, hashtag id), the id being the 8
 ** lowercase hex digits of #atr_<id>. A feed page lists, newest first, the

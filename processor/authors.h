@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "index/index_impl.h"
+#include "index/index_write.h"
 
 typedef struct mdw_authors mdw_authors;
 

@@ -11,7 +11,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "index/index_impl.h"
+#include "index/index_write.h"
 #include "lexicon/lexicon.h"
 #include "processor/event.h"
 #include "common/banned.h"

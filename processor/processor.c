@@ -16,7 +16,7 @@
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/stop.h"
-#include "index/index_impl.h"
+#include "index/index_write.h"
 #include "processor/event.h"
 #include "processor/processor.h"
 #include "processor/rules.h"
@@ -200,8 +200,11 @@ static void metrics_register(void)
 {
     for (size_t i = 0; i < sizeof m_events / sizeof m_events[0]; i++)
         mdw_counter_register(&m_events[i]);
-    for (size_t i = 0; i < NRULES; i++)
+    for (size_t i = 0; i < NRULES; i++) {
+        if (strcmp(m_rules[i].reason, mdw_rules_reason_name((mdw_rule_reason)i)) != 0)
+            abort(); /* a programming error: the two lists must be in the same order */
         mdw_counter_register(&m_rules[i].c);
+    }
     mdw_counter_register(&m_batches);
     mdw_counter_register(&m_swept_posts);
     mdw_counter_register(&m_swept_records);
@@ -213,14 +216,11 @@ static void metrics_register(void)
     mdw_gauge_register(&m_author_entries);
 }
 
-static void count_rule(const char *reason)
+/* m_rules is in mdw_rule_reason order (checked once at start): counted by index, no strcmp. */
+_Static_assert(NRULES == MDW_RR_COUNT, "one counter per rule reason");
+static void count_rule(mdw_rule_reason why)
 {
-    for (size_t i = 0; i < NRULES; i++)
-        if (!strcmp(m_rules[i].reason, reason)) {
-            mdw_counter_inc(&m_rules[i].c);
-            return;
-        }
-    mdw_counter_inc(&m_rules[NRULES - 1].c);
+    mdw_counter_inc(&m_rules[(unsigned)why < NRULES ? why : MDW_RR_OTHER].c);
 }
 
 /* ---- setup ---- */
@@ -613,16 +613,19 @@ static int apply_slot(mdw_processor *p, struct slot *sl, uint64_t *last, mdw_pro
         case DEC_DEAD:
             mdw_warn("processor", "malformed event: dead letter", "seq=%llu err=\"%s\"",
                      (unsigned long long)e->seq, e->why);
-            if ((rc = mdw_queue_dead_letter(p->q, e->seq, e->why)))
+            if ((rc = mdw_queue_dead_letter(p->q, e->seq, e->why))) {
+                mdw_error("processor", "cannot dead-letter an event", "seq=%llu err=\"%s\"",
+                          (unsigned long long)e->seq, mdw_strerror(rc));
                 return rc;
+            }
             d->dead++;
-            count_rule("malformed");
+            count_rule(MDW_RR_MALFORMED);
             continue;
         case DEC_LEXICON:
         case DEC_APP_RULE: {
             int lexicon = e->status == DEC_LEXICON;
             log_refused(p, &e->ev, e->seq, lexicon ? "lexicon" : "app_rule", e->why);
-            count_rule(lexicon ? "lexicon" : "app_rule");
+            count_rule(lexicon ? MDW_RR_LEXICON : MDW_RR_APP_RULE);
             d->refused++;
             if (lexicon)
                 d->refused_lexicon++;
@@ -636,7 +639,7 @@ static int apply_slot(mdw_processor *p, struct slot *sl, uint64_t *last, mdw_pro
         mdw_rules_result res;
         if ((rc = mdw_rules_apply(p->rules, &e->ev, &res)))
             return rc;
-        count_rule(res.reason);
+        count_rule(res.why);
         switch (res.outcome) {
         case MDW_RULE_APPLIED:
             d->applied++;
@@ -707,10 +710,8 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
         }
     }
     *nout = n;
-    if ((rc = mdw_rules_commit(p->rules, last > p->last_seq ? last : 0))) {
-        mdw_error("processor", "index commit failed", "err=\"%s\"", mdw_strerror(rc));
-        goto nack;
-    }
+    if ((rc = mdw_rules_commit(p->rules, last > p->last_seq ? last : 0)))
+        goto nack; /* logged where it failed (index/write.c) */
     p->last_seq = last;
     g_last_seq = last;
     g_author_entries = mdw_rules_author_entries(p->rules);
@@ -744,8 +745,7 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
     return 0;
 abort:
     *nout = n;
-    mdw_rules_abort(p->rules);
-    mdw_error("processor", "batch aborted", "err=\"%s\"", mdw_strerror(rc));
+    mdw_rules_abort(p->rules); /* the failure was logged where it happened */
 nack:
     drop_ahead(p); /* the next claim starts at the queue's head */
     mdw_counter_inc(&m_index_errors);
@@ -773,10 +773,8 @@ int mdw_processor_sweep(mdw_processor *p)
     int64_t now = mdw_clock_now_us(p->clock);
     p->next_sweep_us =
         now + (p->cfg.sweep_interval_us > 0 ? p->cfg.sweep_interval_us : 600LL * 1000000LL);
-    if (rc) {
-        mdw_error("processor", "retention sweep failed", "err=\"%s\"", mdw_strerror(rc));
-        return rc;
-    }
+    if (rc)
+        return rc; /* logged where it failed (index/write.c) */
     g_author_entries = mdw_rules_author_entries(p->rules); /* the start-up sweep built it */
     mdw_counter_add(&m_swept_posts, np);
     mdw_counter_add(&m_swept_records, nr);

@@ -22,6 +22,13 @@
 ** processor's lock): the writer keeps derived state in memory (the author
 ** index, lookup filters, community caches) that assumes nobody else writes.
 ** Strings in mdw_rules_result are static.
+**
+** The engine is split by concern: processor/rules.c (entry points, records,
+** the writer's in-memory state), rules_posts.c, rules_communities.c
+** (communities and configs), rules_members.c, rules_moderation.c,
+** rules_accounts.c, rules_sweep.c (retention); processor/rules_int.h is
+** their shared internal header. They hold rule logic only: every table
+** access goes through index/index_write.h.
 */
 #ifndef MDW_PROCESSOR_RULES_H
 #define MDW_PROCESSOR_RULES_H
@@ -30,20 +37,71 @@
 
 #include "common/clock.h"
 #include "index/index.h"
+#include "index/index_write.h" /* mdw_index_last_seq */
 #include "processor/event.h"
 
 typedef struct mdw_rules mdw_rules;
 
-enum {
+typedef enum mdw_rule_outcome {
     MDW_RULE_APPLIED = 1, /* the index may have changed */
     MDW_RULE_NOOP,        /* duplicate, stale rev, tombstoned */
     MDW_RULE_REFUSED,     /* not applied: reason says why (logged, counted) */
     MDW_RULE_SKIPPED      /* not Meadow's: unknown net.atrarium.*, other collections */
-};
+} mdw_rule_outcome;
+
+/*
+** What decided an event: a value per rule, counted by index (the processor's
+** meadow_processor_rule_total{rule=...} counters follow this order) and
+** named by mdw_rules_reason_name() for logs and dead letters. LEXICON,
+** APP_RULE and MALFORMED are the processor's own (decoding and validation,
+** before the rules).
+*/
+/* clang-format off */
+#define MDW_RULE_REASONS(X)                                                                        \
+    X(POST_INDEXED, "post_indexed")                                                                \
+    X(POST_UNTAGGED, "post_untagged")                                                              \
+    X(POST_EXPIRED, "post_expired")                                                                \
+    X(POST_DELETED, "post_deleted")                                                                \
+    X(CONFIG, "config")                                                                            \
+    X(CONFIG_DELETED, "config_deleted")                                                            \
+    X(MEMBERSHIP, "membership")                                                                    \
+    X(MEMBERSHIP_DELETED, "membership_deleted")                                                    \
+    X(MODERATION, "moderation")                                                                    \
+    X(MODERATION_DELETED, "moderation_deleted")                                                    \
+    X(ACCOUNT_VISIBLE, "account_visible")                                                          \
+    X(ACCOUNT_HIDDEN, "account_hidden")                                                            \
+    X(DUPLICATE, "duplicate")                                                                      \
+    X(STALE_REV, "stale_rev")                                                                      \
+    X(STALE_SEQ, "stale_seq")                                                                      \
+    X(TOMBSTONED, "tombstoned")                                                                    \
+    X(LEXICON, "lexicon")                                                                          \
+    X(APP_RULE, "app_rule")                                                                        \
+    X(HASHTAG_CHANGE, "hashtag_change")                                                            \
+    X(HASH_COLLISION, "hash_collision")                                                            \
+    X(BAD_TARGET, "bad_target")                                                                    \
+    X(BAD_ACTION, "bad_action")                                                                    \
+    X(BAD_DATETIME, "bad_datetime")                                                                \
+    X(BAD_COMMUNITY, "bad_community")                                                              \
+    X(UNKNOWN_ATRARIUM, "unknown_atrarium")                                                        \
+    X(OTHER_COLLECTION, "other_collection")                                                        \
+    X(OTHER_KIND, "other_kind")                                                                    \
+    X(MALFORMED, "malformed")                                                                      \
+    X(OTHER, "other")
+/* clang-format on */
+
+#define MDW_RULE_REASON_ENUM_(id, name) MDW_RR_##id,
+typedef enum mdw_rule_reason {
+    MDW_RULE_REASONS(MDW_RULE_REASON_ENUM_) MDW_RR_COUNT
+} mdw_rule_reason;
+#undef MDW_RULE_REASON_ENUM_
+
+/* The reason's name ("post_indexed", ...): static, never NULL. */
+const char *mdw_rules_reason_name(mdw_rule_reason why);
 
 typedef struct mdw_rules_result {
-    int outcome;
-    const char *reason; /* short label for metrics, e.g. "post_indexed", "stale_rev" */
+    mdw_rule_outcome outcome;
+    mdw_rule_reason why;
+    const char *reason; /* mdw_rules_reason_name(why): for logs and dead letters */
 } mdw_rules_result;
 
 /* Creates the writer state (tagger included). */
@@ -64,8 +122,5 @@ size_t mdw_rules_author_entries(const mdw_rules *r);
 /* Stores last_seq (when non-zero) and the retention, then commits. */
 int mdw_rules_commit(mdw_rules *r, uint64_t last_seq);
 void mdw_rules_abort(mdw_rules *r);
-
-/* The last applied queue seq stored in the index (0 when none). */
-int mdw_index_last_seq(mdw_index *ix, uint64_t *seq);
 
 #endif

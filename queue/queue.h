@@ -72,7 +72,7 @@ typedef struct mdw_queue_event {
 /* One event coming out of a claim. data points into the batch's storage. */
 typedef struct mdw_queue_item {
     uint64_t seq;
-    uint8_t source;
+    uint8_t source; /* the producer's id, opaque to the queue (firehose/sources.h lists them) */
     int64_t time_us;
     uint32_t attempts;
     const char *data;
@@ -98,14 +98,12 @@ typedef struct mdw_queue_stats {
     uint64_t stale_readers;  /* reader slots of dead processes cleared at open */
 } mdw_queue_stats;
 
-/* Source ids (envelope header). */
-enum { MDW_SOURCE_JETSTREAM = 1, MDW_SOURCE_RELAY = 2, MDW_SOURCE_TEST = 9 };
-
 int mdw_queue_open(mdw_queue **out, const char *dir, const mdw_queue_opts *opts);
 void mdw_queue_close(mdw_queue *q);
 
 /*
-** Appends n events (in order) and sets the cursor of `source` to `cursor`, in
+** Appends n events (in order) and sets the cursor of `source` (an opaque
+** byte naming the producer: its events are stamped with it) to `cursor`, in
 ** ONE write transaction, synced before returning. n may be 0 (cursor only).
 ** An event over max_event_bytes fails the whole call with MDW_ETOOBIG before
 ** anything is written (callers filter those out first with

@@ -563,7 +563,7 @@ TEST(hash_collision_refused_not_merged)
     ASSERT_EQ(fx_run(&f, fx_commit(&f, OWNER, "app.bsky.feed.post", rkey, "create",
                                    fx_post_record(&f, "#atr_" TAG))),
               MDW_RULE_REFUSED);
-    ASSERT_STREQ(f.last_reason, "hash_collision");
+    ASSERT_EQ(f.last_why, MDW_RR_HASH_COLLISION);
     ASSERT_EQ(mdw_ix_collisions, before + 1);
     char *feed = fx_feed(&f, OWNER, TAG);
     ASSERT_STREQ(feed, "");

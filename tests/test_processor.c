@@ -17,6 +17,7 @@
 #include "index/index_impl.h"
 #include "processor/processor.h"
 #include "queue/queue.h"
+#include "firehose/sources.h"
 #include "tests/test_processor_helpers.h"
 #include "common/banned.h"
 

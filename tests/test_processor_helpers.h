@@ -43,6 +43,7 @@ typedef struct fx {
     int64_t t; /* event time, advances per event */
     char dir[1024];
     int applied, noop, refused, skipped;
+    mdw_rule_reason last_why; /* what decided the last event (its name: last_reason) */
     const char *last_reason;
     /* capture mode: fx_run() stores the events instead of applying them */
     int capturing;
@@ -123,6 +124,7 @@ static inline int fx_apply_json(fx *f, const char *json)
     mdw_event_release(&ev);
     if (rc)
         return rc;
+    f->last_why = res.why;
     f->last_reason = res.reason;
     switch (res.outcome) {
     case MDW_RULE_APPLIED:

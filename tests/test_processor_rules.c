@@ -136,7 +136,7 @@ TEST(tags_in_facet_tags_array_and_escaped_hash)
              "\"createdAt\":\"%s\"},\"cid\":\"bafyx\"}}",
              ALICE, (long long)f->t, rev, rkey, TAG, iso);
     ASSERT_EQ(fx_apply_json(f, json), MDW_RULE_APPLIED);
-    ASSERT_STREQ(f->last_reason, "post_indexed");
+    ASSERT_EQ(f->last_why, MDW_RR_POST_INDEXED);
     snprintf(want, sizeof want, "%s %s %s", p3, p2, p1);
     FEED_IS(OWNER, TAG, want);
     char p4[URI_MAX];
@@ -145,7 +145,7 @@ TEST(tags_in_facet_tags_array_and_escaped_hash)
                       "atr_" TAG,
                       p4, sizeof p4),
               MDW_RULE_APPLIED);
-    ASSERT_STREQ(f->last_reason, "post_indexed");
+    ASSERT_EQ(f->last_why, MDW_RR_POST_INDEXED);
     fx_close(f);
 }
 
@@ -161,7 +161,7 @@ TEST(untagged_and_malformed_tags_not_found)
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         ASSERT_EQ(fx_post(f, ALICE, texts[i], NULL, 0), MDW_RULE_APPLIED);
-        ASSERT_MSG(!strcmp(f->last_reason, "post_untagged"), "text [%s] gave %s", texts[i],
+        ASSERT_MSG(f->last_why == MDW_RR_POST_UNTAGGED, "text [%s] gave %s", texts[i],
                    f->last_reason);
     }
     /* The boundary cases that must match: start, after a newline, before punctuation, end. */
@@ -169,7 +169,7 @@ TEST(untagged_and_malformed_tags_not_found)
                           "a #atr_0123abcd"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         ASSERT_EQ(fx_post(f, ALICE, good[i], NULL, 0), MDW_RULE_APPLIED);
-        ASSERT_MSG(!strcmp(f->last_reason, "post_indexed"), "text [%s] gave %s", good[i],
+        ASSERT_MSG(f->last_why == MDW_RR_POST_INDEXED, "text [%s] gave %s", good[i],
                    f->last_reason);
     }
     /* Facet/tags entries must be exact. */
@@ -182,7 +182,7 @@ TEST(untagged_and_malformed_tags_not_found)
     cJSON_AddItemToArray(tags, cJSON_CreateString("atr_" TAG "0"));
     ASSERT_EQ(fx_run(f, fx_commit(f, ALICE, "app.bsky.feed.post", rkey, "create", rec)),
               MDW_RULE_APPLIED);
-    ASSERT_STREQ(f->last_reason, "post_untagged");
+    ASSERT_EQ(f->last_why, MDW_RR_POST_UNTAGGED);
     char *feed = fx_feed(f, OWNER, TAG);
     int n = 0;
     for (char *p = feed; (p = strstr(p, "at://")); p++)
@@ -479,7 +479,7 @@ TEST(retention_removes_old_post)
     ASSERT_EQ(st.posts, 1);
     /* A replay of the old post's create does not bring it back. */
     ASSERT_EQ(fx_apply_json(f, old_json), MDW_RULE_APPLIED);
-    ASSERT_STREQ(f->last_reason, "post_expired");
+    ASSERT_EQ(f->last_why, MDW_RR_POST_EXPIRED);
     free(old_json);
     FEED_IS(OWNER, TAG, p_new);
     fx_close(f);
@@ -554,7 +554,7 @@ TEST(config_hashtag_change_refused)
     ASSERT_EQ(fx_run(f, fx_commit(f, OWNER, "net.atrarium.community.config", rkey, "update",
                                   fx_config_record(f, "#atr_" TAG2, "moved"))),
               MDW_RULE_REFUSED);
-    ASSERT_STREQ(f->last_reason, "hashtag_change");
+    ASSERT_EQ(f->last_why, MDW_RR_HASHTAG_CHANGE);
     FEED_IS(OWNER, TAG, p);
     FEED_IS(OWNER, TAG2, "UNKNOWN");
     /* A later update keeping the hashtag applies. */
@@ -588,11 +588,11 @@ TEST(unknown_atrarium_collection_skipped)
     cJSON_AddStringToObject(r, "$type", "net.atrarium.group.config");
     ASSERT_EQ(fx_run(f, fx_commit(f, OWNER, "net.atrarium.group.config", "3kabc", "create", r)),
               MDW_RULE_SKIPPED);
-    ASSERT_STREQ(f->last_reason, "unknown_atrarium");
+    ASSERT_EQ(f->last_why, MDW_RR_UNKNOWN_ATRARIUM);
     r = cJSON_CreateObject();
     ASSERT_EQ(fx_run(f, fx_commit(f, OWNER, "app.bsky.feed.like", "3kabc", "create", r)),
               MDW_RULE_SKIPPED);
-    ASSERT_STREQ(f->last_reason, "other_collection");
+    ASSERT_EQ(f->last_why, MDW_RR_OTHER_COLLECTION);
     fx_close(f);
 }
 
@@ -607,11 +607,11 @@ TEST(replays_and_stale_events_are_noops)
     char *del = fx_commit(f, ALICE, "app.bsky.feed.post", rkey, "delete", NULL);
     ASSERT_EQ(fx_apply_json(f, create), MDW_RULE_APPLIED);
     ASSERT_EQ(fx_apply_json(f, create), MDW_RULE_NOOP);
-    ASSERT_STREQ(f->last_reason, "duplicate");
+    ASSERT_EQ(f->last_why, MDW_RR_DUPLICATE);
     ASSERT_EQ(fx_apply_json(f, del), MDW_RULE_APPLIED);
     /* The create replayed after its delete (a rewind) stays deleted. */
     ASSERT_EQ(fx_apply_json(f, create), MDW_RULE_NOOP);
-    ASSERT_STREQ(f->last_reason, "tombstoned");
+    ASSERT_EQ(f->last_why, MDW_RR_TOMBSTONED);
     FEED_IS(OWNER, TAG, "");
     mdw_index_stats st;
     ASSERT_OK(mdw_index_stats_get(f->ix, &st));
@@ -645,7 +645,7 @@ TEST(action_with_mismatched_target_refused)
     ASSERT_OK(setup_community(f, curi));
     /* hide_post naming a DID */
     ASSERT_EQ(fx_mod(f, OWNER, curi, "hide_post", ALICE, NULL, 0), MDW_RULE_REFUSED);
-    ASSERT_STREQ(f->last_reason, "bad_target");
+    ASSERT_EQ(f->last_why, MDW_RR_BAD_TARGET);
     fx_close(f);
 }
 

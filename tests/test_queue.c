@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "queue/queue.h"
+#include "firehose/sources.h"
 #include "tests/test.h"
 #include "common/banned.h"
 

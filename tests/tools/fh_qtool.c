@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "queue/queue.h"
+#include "firehose/sources.h"
 #include "common/banned.h"
 
 int main(int argc, char **argv)

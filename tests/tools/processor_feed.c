@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "common/mem.h"
 #include "queue/queue.h"
+#include "firehose/sources.h"
 #include "common/banned.h"
 
 static int64_t time_of(const char *line)

@@ -43,6 +43,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "queue/queue.h"
+#include "firehose/sources.h"
 #include "common/banned.h"
 
 #define MAP_BYTES (64u << 20)

@@ -45,7 +45,9 @@ int main(int argc, char **argv)
             printf("none\n");
         rc = 0;
     } else if (!strcmp(cmd, "depth")) {
-        printf("%llu\n", (unsigned long long)mdw_queue_depth(q));
+        uint64_t depth;
+        if ((rc = mdw_queue_depth(q, &depth)) == 0)
+            printf("%llu\n", (unsigned long long)depth);
     } else if (!strcmp(cmd, "dump") || !strcmp(cmd, "drain") || !strcmp(cmd, "take")) {
         int drain = !strcmp(cmd, "drain"), take = !strcmp(cmd, "take");
         mdw_queue_batch b;

@@ -7,7 +7,11 @@
 **   fh_qtool take DIR            dump + ack: prints what it removes
 **   fh_qtool cursor DIR [SRC]    the stored cursor of source SRC (default 1, Jetstream)
 **   fh_qtool depth DIR           events waiting
+**   fh_qtool poison DIR          appends one event whose envelope version no
+**                                build knows (a queue error no retry cures:
+**                                tests that a stage which cannot go on ends the process)
 */
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +22,40 @@
 #include "queue/queue.h"
 #include "common/banned.h"
 
+/* The last event's envelope version byte (queue/queue.c's layout) set to 99. */
+static int poison_last(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 4)) ||
+        (rc = mdb_env_open(env, dir, 0, 0644)))
+        return mdw_err_from_lmdb(rc);
+    if (!(rc = mdb_txn_begin(env, NULL, 0, &txn))) {
+        if (!(rc = mdb_dbi_open(txn, "events", 0, &dbi)) &&
+            !(rc = mdb_cursor_open(txn, dbi, &cur))) {
+            if (!(rc = mdb_cursor_get(cur, &k, &v, MDB_LAST))) {
+                char *copy = xmemdup(v.mv_data, v.mv_size);
+                copy[0] = 99;
+                MDB_val nv = {v.mv_size, copy};
+                rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
+                free(copy);
+            }
+            mdb_cursor_close(cur);
+        }
+        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    return mdw_err_from_lmdb(rc);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: fh_qtool dump|drain|take|cursor|depth DIR [SRC]\n");
+        fprintf(stderr, "usage: fh_qtool dump|drain|take|cursor|depth|poison DIR [SRC]\n");
         return 2;
     }
     mdw_log_set_level(MDW_LOG_WARN);
@@ -76,11 +110,19 @@ int main(int argc, char **argv)
         mdw_queue_batch_release(&b);
         if (drain)
             printf("%llu\n", (unsigned long long)total);
+    } else if (!strcmp(cmd, "poison")) {
+        mdw_queue_event ev = {"{}", 2, 1};
+        rc = mdw_queue_append(q, MDW_SOURCE_TEST, &ev, 1, 1);
+        mdw_queue_close(q);
+        q = NULL;
+        if (!rc)
+            rc = poison_last(argv[2]);
     } else {
         fprintf(stderr, "fh_qtool: unknown command %s\n", cmd);
         rc = MDW_EINVALID;
     }
-    mdw_queue_close(q);
+    if (q)
+        mdw_queue_close(q);
     if (rc) {
         fprintf(stderr, "fh_qtool: %s\n", mdw_strerror(rc));
         return 1;

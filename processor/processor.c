@@ -394,9 +394,15 @@ static int validate(mdw_processor *p, const mdw_event *ev, char *why, size_t n, 
                !strcmp(col, "net.atrarium.moderation.action");
     if (!ours && strcmp(col, "app.bsky.feed.post") != 0)
         return 0; /* skipped later by the rules (unknown or other collections) */
+    /*
+    ** Posts too: with their own lexicon (app.bsky.feed.post and the subset of
+    ** its references that a record can hold, builtin): the AppView drops a
+    ** post its lexicon refuses, so an indexed one would leave a page short.
+    */
     int rc = mdw_lexicon_validate_record(p->lex, col, ev->record, why, n);
     if (rc == MDW_ENOTFOUND && !ours)
-        rc = 0; /* no document for posts loaded: the rules read only text, facets, tags */
+        rc =
+            0; /* a caller's lexicon without the post document: the rules read text, facets, tags */
     if (rc) {
         *lexicon = 1;
         if (rc == MDW_ENOTFOUND)

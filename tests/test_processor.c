@@ -213,6 +213,74 @@ static int on_dead(void *ctx, uint64_t seq, uint32_t attempts, const char *error
     return 0;
 }
 
+/*
+** Posts are validated with app.bsky.feed.post's own lexicon (the AppView
+** drops what it refuses, so an indexed one would leave a page short): 1 MB
+** of text, 301 graphemes, four langs, a facet without its index are
+** refused with the reason, never indexed; a post with facets, langs, tags
+** and an external embed passes.
+*/
+TEST(posts_validated_by_their_lexicon)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    fx *f = &x.f;
+    f->capturing = 1;
+    char curi[URI_MAX], good[URI_MAX], rkey[14];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    fx_join(f, ALICE, curi, "member", 1, NULL, 0);
+    size_t big = 1u << 20;
+    char *text = xmalloc(big + 1);
+    memset(text, 'x', big);
+    memcpy(text, "#atr_" TAG " ", 14);
+    text[big] = '\0';
+    fx_post(f, ALICE, text, NULL, 0);
+    memset(text, 'y', 301);
+    memcpy(text, "#atr_" TAG " ", 14);
+    text[301] = '\0';
+    fx_post(f, ALICE, text, NULL, 0); /* 301 graphemes (and bytes) */
+    free(text);
+    cJSON *r = fx_post_record(f, "four langs #atr_" TAG);
+    cJSON *langs = cJSON_AddArrayToObject(r, "langs");
+    for (int i = 0; i < 4; i++)
+        cJSON_AddItemToArray(langs, cJSON_CreateString("en"));
+    fx_rkey(f, rkey);
+    fx_run(f, fx_commit(f, ALICE, "app.bsky.feed.post", rkey, "create", r));
+    r = fx_post_record(f, "facet without index #atr_" TAG);
+    cJSON_AddItemToObject(r, "facets",
+                          cJSON_Parse("[{\"features\":[{\"$type\":\"app.bsky.richtext.facet#tag\","
+                                      "\"tag\":\"atr_" TAG "\"}]}]"));
+    fx_rkey(f, rkey);
+    fx_run(f, fx_commit(f, ALICE, "app.bsky.feed.post", rkey, "create", r));
+    r = fx_post_record(f, "all good #atr_" TAG);
+    cJSON_AddItemToObject(r, "facets",
+                          cJSON_Parse("[{\"index\":{\"byteStart\":9,\"byteEnd\":22},\"features\":[{"
+                                      "\"$type\":\"app.bsky.richtext.facet#tag\",\"tag\":\"atr_" TAG
+                                      "\"}]}]"));
+    cJSON_AddItemToObject(r, "langs", cJSON_Parse("[\"en\",\"ja\"]"));
+    cJSON_AddItemToObject(r, "tags", cJSON_Parse("[\"meadow\"]"));
+    cJSON_AddItemToObject(r, "embed",
+                          cJSON_Parse("{\"$type\":\"app.bsky.embed.external\",\"external\":{"
+                                      "\"uri\":\"https://example.com/\",\"title\":\"t\","
+                                      "\"description\":\"d\"}}"));
+    fx_rkey(f, rkey);
+    snprintf(good, sizeof good, "at://%s/app.bsky.feed.post/%s", ALICE, rkey);
+    fx_run(f, fx_commit(f, ALICE, "app.bsky.feed.post", rkey, "create", r));
+    ASSERT_OK(pfx_flush(&x));
+    ASSERT_OK(pfx_start(&x));
+    ASSERT_OK(pfx_drain(&x));
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.refused_lexicon, 4);
+    ASSERT_EQ(st.dead, 0);
+    ASSERT_EQ(st.applied, 3); /* config, membership, the good post */
+    ASSERT_EQ(qdepth(x.q), 0);
+    char *feed = fx_feed(f, OWNER, TAG);
+    ASSERT_STREQ(feed, good);
+    free(feed);
+    pfx_close(&x);
+}
+
 TEST(malformed_events_go_to_dead_letters)
 {
     pfx x;
@@ -778,6 +846,7 @@ int main(void)
     mdw_log_set_level(MDW_LOG_OFF);
     RUN(queue_to_feed);
     RUN(invalid_records_refused_and_counted);
+    RUN(posts_validated_by_their_lexicon);
     RUN(malformed_events_go_to_dead_letters);
     RUN(crash_between_commit_and_ack_not_applied_twice);
     RUN(one_processor_per_data_dir);

@@ -7,6 +7,7 @@
 #include "tests/test.h"
 
 #include <inttypes.h>
+#include <lmdb.h>
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -442,6 +443,60 @@ TEST(async_writer_group_commit_and_full_queue)
     mdw_queue_close(q);
 }
 
+/* Replaces the queue's next_seq with a 3-byte value: appends then fail with MDW_ECORRUPT. */
+static int corrupt_next_seq(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    int rc;
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 4)) ||
+        (rc = mdb_env_open(env, dir, 0, 0644)))
+        return rc;
+    if (!(rc = mdb_txn_begin(env, NULL, 0, &txn))) {
+        MDB_val k = {8, "next_seq"}, v = {3, "bad"};
+        if ((rc = mdb_dbi_open(txn, "meta", 0, &dbi)) || (rc = mdb_put(txn, dbi, &k, &v, 0)))
+            mdb_txn_abort(txn);
+        else
+            rc = mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    return rc;
+}
+
+/*
+** A queue error no retry cures (here a corrupt next_seq) ends ingest: the
+** error (not a filter result, not a pause) comes back from idle, from
+** every later event and from flush; nothing is stored, the cursor stays.
+** A full map, by contrast, only pauses (queue_full_pauses_and_retries_without_loss).
+*/
+TEST(fatal_queue_error_is_returned_and_ends_ingest)
+{
+    mdw_clock clk;
+    mdw_clock_fake_init(&clk, T0);
+    const char *dir = TEST_TMPDIR();
+    mdw_queue *q = open_q(dir, 1000, 500, 0);
+    ASSERT(q);
+    mdw_queue_close(q);
+    ASSERT_OK(corrupt_next_seq(dir));
+    q = open_q(dir, 1000, 500, 0);
+    ASSERT(q);
+    mdw_ingest_opts o;
+    mdw_ingest_opts_default(&o, MDW_SOURCE_JETSTREAM, "test");
+    mdw_ingest *in;
+    ASSERT_OK(mdw_ingest_new(&in, q, &clk, &o));
+    ASSERT_EQ(feed(in, T0 + 100, "create", "tagged #atr_0000abcd"), MDW_FILTER_PASS);
+    ASSERT_EQ(mdw_ingest_idle(in), MDW_ECORRUPT);
+    ASSERT(mdw_ingest_should_pause(in));
+    ASSERT_EQ(feed(in, T0 + 200, "create", "tagged #atr_0000abcd"), MDW_ECORRUPT);
+    ASSERT_EQ(mdw_ingest_tick(in), MDW_ECORRUPT);
+    ASSERT_EQ(mdw_ingest_flush(in), MDW_ECORRUPT);
+    ASSERT_EQ(mdw_ingest_committed_cursor(in), 0);
+    ASSERT_EQ(stored(q), -1);
+    mdw_ingest_free(in);
+    mdw_queue_close(q);
+}
+
 int main(void)
 {
     mdw_log_set_level(MDW_LOG_WARN);
@@ -453,5 +508,6 @@ int main(void)
     RUN(queue_full_pauses_and_retries_without_loss);
     RUN(explicit_positions_for_relay_sources);
     RUN(async_writer_group_commit_and_full_queue);
+    RUN(fatal_queue_error_is_returned_and_ends_ingest);
     return TEST_REPORT();
 }

@@ -10,6 +10,8 @@
 **   fh_qtool poison DIR          appends one event whose envelope version no
 **                                build knows (a queue error no retry cures:
 **                                tests that a stage which cannot go on ends the process)
+**   fh_qtool break-appends DIR   stores a next_seq of the wrong size: every later
+**                                append fails with "stored data corrupt" (ingest's fatal path)
 */
 #include <lmdb.h>
 #include <stdio.h>
@@ -22,8 +24,11 @@
 #include "queue/queue.h"
 #include "common/banned.h"
 
-/* The last event's envelope version byte (queue/queue.c's layout) set to 99. */
-static int poison_last(const char *dir)
+/*
+** Raw LMDB edits of queue/queue.c's layout: the last event's envelope
+** version byte set to 99 (poison), or next_seq replaced by 3 bytes (break).
+*/
+static int raw_edit(const char *dir, int poison)
 {
     MDB_env *env;
     MDB_txn *txn;
@@ -34,20 +39,28 @@ static int poison_last(const char *dir)
     if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 4)) ||
         (rc = mdb_env_open(env, dir, 0, 0644)))
         return mdw_err_from_lmdb(rc);
-    if (!(rc = mdb_txn_begin(env, NULL, 0, &txn))) {
-        if (!(rc = mdb_dbi_open(txn, "events", 0, &dbi)) &&
-            !(rc = mdb_cursor_open(txn, dbi, &cur))) {
-            if (!(rc = mdb_cursor_get(cur, &k, &v, MDB_LAST))) {
-                char *copy = xmemdup(v.mv_data, v.mv_size);
-                copy[0] = 99;
-                MDB_val nv = {v.mv_size, copy};
-                rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
-                free(copy);
-            }
-            mdb_cursor_close(cur);
+    if ((rc = mdb_txn_begin(env, NULL, 0, &txn)))
+        goto out;
+    if (!poison) {
+        MDB_val bk = {8, "next_seq"}, bv = {3, "bad"};
+        if (!(rc = mdb_dbi_open(txn, "meta", 0, &dbi)))
+            rc = mdb_put(txn, dbi, &bk, &bv, 0);
+    } else if (!(rc = mdb_dbi_open(txn, "events", 0, &dbi)) &&
+               !(rc = mdb_cursor_open(txn, dbi, &cur))) {
+        if (!(rc = mdb_cursor_get(cur, &k, &v, MDB_LAST))) {
+            char *copy = xmemdup(v.mv_data, v.mv_size);
+            copy[0] = 99;
+            MDB_val nv = {v.mv_size, copy};
+            rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
+            free(copy);
         }
-        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+        mdb_cursor_close(cur);
     }
+    if (rc)
+        mdb_txn_abort(txn);
+    else
+        rc = mdb_txn_commit(txn);
+out:
     mdb_env_close(env);
     return mdw_err_from_lmdb(rc);
 }
@@ -55,7 +68,8 @@ static int poison_last(const char *dir)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: fh_qtool dump|drain|take|cursor|depth|poison DIR [SRC]\n");
+        fprintf(stderr,
+                "usage: fh_qtool dump|drain|take|cursor|depth|poison|break-appends DIR [SRC]\n");
         return 2;
     }
     mdw_log_set_level(MDW_LOG_WARN);
@@ -116,7 +130,11 @@ int main(int argc, char **argv)
         mdw_queue_close(q);
         q = NULL;
         if (!rc)
-            rc = poison_last(argv[2]);
+            rc = raw_edit(argv[2], 1);
+    } else if (!strcmp(cmd, "break-appends")) {
+        mdw_queue_close(q);
+        q = NULL;
+        rc = raw_edit(argv[2], 0);
     } else {
         fprintf(stderr, "fh_qtool: unknown command %s\n", cmd);
         rc = MDW_EINVALID;

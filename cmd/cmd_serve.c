@@ -7,7 +7,10 @@
 ** SIGTERM it stops them in data-flow order: ingest first (the open batch and
 ** the cursor are flushed to the queue), then the processor (it finishes the
 ** batch in hand), then the HTTP server (in-flight requests finish), and closes
-** LMDB. Anything still queued is processed on the next start.
+** LMDB. Anything still queued is processed on the next start. A stage whose
+** thread ends on its own (the processor gave up, ingest hit a queue error no
+** retry cures) stops the process the same way, with status 1: no half-alive
+** server. A full disk ends nothing: the stages pause and resume.
 */
 #include <errno.h>
 #include <malloc.h>

@@ -329,8 +329,13 @@ int mdw_processor_open(mdw_processor **out, const mdw_processor_cfg *cfg, mdw_qu
         goto fail;
     p->st.last_seq = p->last_seq;
     g_last_seq = p->last_seq;
-    if ((rc = mdw_processor_sweep(p)))
+    /*
+    ** A full disk at start is no reason not to start: the loop pauses on it
+    ** like on any other commit, and the sweep runs again when due.
+    */
+    if ((rc = mdw_processor_sweep(p)) && !mdw_err_environment(rc))
         goto fail;
+    rc = 0;
     if ((rc = mdw_tagger_new(&p->dec_tagger)))
         goto fail;
     if (!p->cfg.decode_inline) {

@@ -8,6 +8,7 @@
 #     letter, nothing "giving up"; ingest pauses reading; serve stays up;
 #   - the errno logged is ENOSPC, never EIO; log lines while full are bounded
 #     (rate limits and backoff, not one line per retry);
+#   - stopped and restarted while full, it exits 0 and comes back up paused;
 #   - the filler is removed: everything resumes by itself, and every feed
 #     equals that of an uninterrupted run on a roomy disk;
 #   - a queue error no retry cures (an envelope version no build knows)
@@ -106,6 +107,23 @@ note "$held log lines in ${HOLD}s while full"
 check "log lines while full are bounded ($held in ${HOLD} s, at most $((HOLD * 2)))" \
   test "$held" -le $((HOLD * 2))
 check "the processor did not apply the whole stream while full" test "$(sentinel_seen "$PORT" && echo y || echo n)" = n
+
+# Stopped and started again while the disk is still full: it stops cleanly
+# (nothing lost: what could not be stored is read again) and comes back up,
+# paused, rather than refusing to start.
+kill -TERM "$FPID"
+wait "$FPID"
+expect_eq "serve exits 0 on SIGTERM while the disk is full" "$?" 0
+check "serve starts again while the disk is full" serve_start "$FULL/data" "$PORT" "$T/full.log" \
+  "${SMALL_MAPS[@]}"
+FPID=$SPID
+i=0
+until [ "$(grep -c "paused: storage refuses writes" "$T/full.log")" -ge 2 ]; do
+  i=$((i + 1))
+  [ $i -gt 300 ] && break
+  sleep 0.1
+done
+check "paused again after the restart" test "$(grep -c "paused: storage refuses writes" "$T/full.log")" -ge 2
 
 rm -f "$FULL/filler"
 note "space freed"

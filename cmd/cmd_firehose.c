@@ -3,7 +3,8 @@
 ** <data>/queue with the queue_* settings and runs the configured source
 ** (firehose/firehose.h) until SIGINT/SIGTERM, then flushes the open batch and
 ** the cursor and exits 0. Network failures never end it: the client retries
-** with backoff.
+** with backoff; so does a full queue or disk (ingest pauses reading). A queue
+** error no retry cures (corrupt, unknown format) ends it with status 1.
 */
 #include <stdio.h>
 #include <stdlib.h>

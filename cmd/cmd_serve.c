@@ -7,7 +7,10 @@
 ** SIGTERM it stops them in data-flow order: ingest first (the open batch and
 ** the cursor are flushed to the queue), then the processor (it finishes the
 ** batch in hand), then the HTTP server (in-flight requests finish), and closes
-** LMDB. Anything still queued is processed on the next start.
+** LMDB. Anything still queued is processed on the next start. A stage whose
+** thread ends on its own (the processor gave up, ingest hit a queue error no
+** retry cures) stops the process the same way, with status 1: no half-alive
+** server. A full disk ends nothing: the stages pause and resume.
 */
 #include <errno.h>
 #include <malloc.h>
@@ -95,13 +98,25 @@ int mdw_cmd_serve(const mdw_config *cfg, int argc, char **argv)
     mdw_info("serve", "serving", "data=%s bind=%s port=%d source=%s", cfg->data, cfg->bind,
              mdw_feedgen_port(fg), cfg->source);
 
+    /*
+    ** A stage whose thread ended on its own cannot go on (a full disk only
+    ** pauses them): stop everything and exit non-zero rather than answer
+    ** HTTP from an index nobody updates any more.
+    */
+    int stage_ended = 0;
     while (!mdw_stop_requested()) {
+        if (mdw_processor_ended(proc) || mdw_firehose_ended(fh)) {
+            mdw_error("serve", "a stage stopped on an error: shutting down", "stage=%s",
+                      mdw_processor_ended(proc) ? "processor" : "firehose");
+            stage_ended = 1;
+            break;
+        }
         struct pollfd p = {.fd = mdw_stop_fd(), .events = POLLIN};
-        if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+        if (poll(&p, 1, 200) < 0 && errno != EINTR)
             break;
     }
     mdw_info("serve", "stopping", NULL);
-    exit_code = 0;
+    exit_code = stage_ended;
 
 out:
     if (fh && mdw_firehose_stop(fh))

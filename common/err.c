@@ -1,7 +1,9 @@
 #include "common/err.h"
 
+#include <errno.h>
 #include <lmdb.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "common/banned.h"
 
@@ -63,4 +65,30 @@ int mdw_err_from_lmdb(int rc)
     if (rc > 0)
         return -rc;
     return rc;
+}
+
+int mdw_err_environment(int code)
+{
+    switch (code) {
+    case MDW_EFULL:
+    case -ENOSPC:
+    case -EDQUOT:
+    case -EIO:
+    case -ENOMEM:
+    case -EAGAIN:
+    case MDW_EAGAIN:
+    case MDB_READERS_FULL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int mdw_err_nospace(int code, const char *path)
+{
+    struct statvfs sv;
+    if (code == -EIO && path && statvfs(path, &sv) == 0 &&
+        (unsigned long long)sv.f_bavail * sv.f_frsize < 1024ULL * 1024)
+        return -ENOSPC;
+    return code;
 }

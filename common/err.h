@@ -41,4 +41,19 @@ const char *mdw_strerror(int code);
 /* Map an LMDB return code (0, positive errno or MDB_*) to Meadow's. */
 int mdw_err_from_lmdb(int rc);
 
+/*
+** 1 when code is the environment's fault, not the input's: storage full
+** (MDW_EFULL, -ENOSPC, -EDQUOT), an I/O error, memory or reader slots
+** exhausted. Nothing is wrong with the data being written: keep it, pause,
+** retry with backoff (docs/processor.md, "A full disk").
+*/
+int mdw_err_environment(int code);
+
+/*
+** LMDB reports a short write as EIO (mdb_page_flush: "short write,
+** filesystem full?"). -EIO while the filesystem holding path has less than
+** 1 MiB left is -ENOSPC; any other code is returned unchanged.
+*/
+int mdw_err_nospace(int code, const char *path);
+
 #endif

@@ -225,13 +225,13 @@ static int has_atr(const char *d, size_t n)
     return 0;
 }
 
-static int verdict(mdw_filter_verdict *v, mdw_filter_reason r)
+static mdw_filter_result verdict(mdw_filter_verdict *v, mdw_filter_reason r)
 {
     v->reason = r;
     return mdw_filter_result_of(r);
 }
 
-int mdw_filter_event(const void *data, size_t len, mdw_filter_verdict *v)
+mdw_filter_result mdw_filter_event(const void *data, size_t len, mdw_filter_verdict *v)
 {
     const char *p = data, *e = (const char *)data + len;
     v->has_time = 0;

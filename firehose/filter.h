@@ -54,10 +54,15 @@ typedef enum {
 #define MDW_FILTER_FIRST_DROP      MDW_FILTER_POST_CREATE_UNTAGGED
 #define MDW_FILTER_FIRST_MALFORMED MDW_FILTER_NOT_JSON
 
+/*
+** Distinct positive values: a result never reads as success (0) or as an
+** error (-errno, MDW_E*), so mdw_ingest_event() can return either a result
+** or a queue error without the two meeting (-1 is -EPERM).
+*/
 typedef enum {
     MDW_FILTER_PASS = 1,
-    MDW_FILTER_DROP = 0,
-    MDW_FILTER_MALFORMED = -1
+    MDW_FILTER_DROP = 2,
+    MDW_FILTER_MALFORMED = 3
 } mdw_filter_result;
 
 typedef struct mdw_filter_verdict {
@@ -70,7 +75,7 @@ typedef struct mdw_filter_verdict {
 ** Classifies one event. Returns MDW_FILTER_PASS, MDW_FILTER_DROP or
 ** MDW_FILTER_MALFORMED and fills *v. Never reads past data[len).
 */
-int mdw_filter_event(const void *data, size_t len, mdw_filter_verdict *v);
+mdw_filter_result mdw_filter_event(const void *data, size_t len, mdw_filter_verdict *v);
 
 /* Result class of a reason (PASS/DROP/MALFORMED) and its label text. */
 mdw_filter_result mdw_filter_result_of(mdw_filter_reason r);

@@ -1,6 +1,7 @@
 #include "firehose/firehose.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ struct mdw_firehose {
     pthread_t thread;
     int started;
     int result;
+    atomic_int ended; /* the thread returned (mdw_firehose_ended) */
 };
 
 static void fh_free(mdw_firehose *fh)
@@ -79,7 +81,13 @@ static void *fh_main(void *arg)
 {
     mdw_firehose *fh = arg;
     fh->result = fh_run(fh);
+    fh->ended = 1;
     return NULL;
+}
+
+int mdw_firehose_ended(const mdw_firehose *fh)
+{
+    return fh && fh->ended;
 }
 
 int mdw_firehose_start(mdw_firehose **out, const mdw_config *cfg, mdw_queue *q, mdw_clock *clock)

@@ -24,6 +24,12 @@ typedef struct mdw_firehose mdw_firehose;
 int mdw_firehose_start(mdw_firehose **out, const mdw_config *cfg, mdw_queue *q, mdw_clock *clock);
 /* Returns the thread's result (0, or the error that ended it). NULL-safe. */
 int mdw_firehose_stop(mdw_firehose *fh);
+/*
+** 1 once the thread has returned on its own: ingest hit a queue error no
+** retry cures (a full disk only pauses it). mdw_firehose_stop returns the
+** error; `meadow serve` then exits non-zero.
+*/
+int mdw_firehose_ended(const mdw_firehose *fh);
 int mdw_firehose_run(const mdw_config *cfg, mdw_queue *q, mdw_clock *clock);
 
 #endif

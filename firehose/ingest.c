@@ -46,6 +46,9 @@ struct mdw_ingest {
     /* shared */
     atomic_int above_high; /* hysteresis: set at high water, cleared at low water */
     atomic_int blocked;    /* the queue refused the last append: retrying */
+    atomic_int block_rc;   /* why (a code mdw_err_environment() accepts) */
+    atomic_int retries;    /* refusals in a row: the retry delay doubles (backoff) */
+    atomic_int fatal;      /* a queue error no retry cures: 0 or the code, ingest stops */
     atomic_ullong pauses;
     _Atomic int64_t committed;
     /* writer thread (async mode) */
@@ -215,26 +218,46 @@ static void publish_counts(mdw_ingest *in)
     memset(in->counts, 0, sizeof in->counts);
 }
 
-/* Either thread; transitions are atomic so each is counted and logged once. */
+/*
+** Either thread; transitions are atomic so each is counted and logged once.
+** A depth that cannot be read (logged by the queue) changes nothing.
+*/
 static void update_watermarks(mdw_ingest *in)
 {
+    uint64_t d = 0;
     if (!in->above_high) {
-        if (mdw_queue_above_high_water(in->q) && atomic_exchange(&in->above_high, 1) == 0) {
+        if (mdw_queue_above_high_water(in->q) == 1 && atomic_exchange(&in->above_high, 1) == 0) {
             mdw_counter_inc(&m_pauses);
             in->pauses++;
+            mdw_queue_depth(in->q, &d);
             mdw_info("firehose", "queue above high water: pausing reads", "source=%s depth=%llu",
-                     in->o.name, (unsigned long long)mdw_queue_depth(in->q));
+                     in->o.name, (unsigned long long)d);
         }
-    } else if (mdw_queue_below_low_water(in->q) && atomic_exchange(&in->above_high, 0) == 1) {
+    } else if (mdw_queue_below_low_water(in->q) == 1 && atomic_exchange(&in->above_high, 0) == 1) {
+        mdw_queue_depth(in->q, &d);
         mdw_info("firehose", "queue below low water: resuming reads", "source=%s depth=%llu",
-                 in->o.name, (unsigned long long)mdw_queue_depth(in->q));
+                 in->o.name, (unsigned long long)d);
     }
+}
+
+/* The retry delay after the n-th refusal in a row: retry_us doubling, at most 1 s. */
+static int64_t retry_delay_us(const mdw_ingest *in)
+{
+    int64_t d = in->o.retry_us > 0 ? in->o.retry_us : 1000;
+    for (int i = 1; i < in->retries && d < 1000000; i++)
+        d *= 2;
+    return d < 1000000 ? d : 1000000;
 }
 
 /*
 ** One transaction: the batch's events and its cursor, or the cursor alone.
-** On refusal (MDW_EFULL or any other error) nothing is written, the batch is
-** kept for a retry, and `blocked` makes the reader stop reading.
+** On refusal nothing is written and the batch is kept. A refusal that is
+** the environment's (map or disk full, I/O: mdw_err_environment) sets
+** `blocked`: the reader stops reading and the append is retried with
+** backoff until it fits. Any other queue error (corruption, a format this
+** build does not know) cannot be cured by waiting: it is kept in `fatal`,
+** returned by every later call, and the source stops. The queue logged
+** the error itself; the lines here are ingest's state changes.
 */
 static int write_batch(mdw_ingest *in, batch *b)
 {
@@ -249,18 +272,28 @@ static int write_batch(mdw_ingest *in, batch *b)
     } else {
         rc = mdw_queue_commit_cursor(in->q, in->o.source, b->cursor);
     }
+    if (rc && !mdw_err_environment(rc)) {
+        if (atomic_exchange(&in->fatal, rc) == 0)
+            mdw_error("firehose", "queue failed: ingest stops (the cursor stays before the batch)",
+                      "source=%s pending=%zu err=\"%s\"", in->o.name, b->n, mdw_strerror(rc));
+        return rc;
+    }
     if (rc) {
         if (!in->blocked)
             mdw_warn("firehose", "queue refused the batch: ingest paused, retrying",
                      "source=%s pending=%zu err=\"%s\"", in->o.name, b->n, mdw_strerror(rc));
+        in->block_rc = rc;
         in->blocked = 1;
+        in->retries++;
         if (rc == MDW_EFULL)
             mdw_counter_inc(&m_full);
         return rc;
     }
     if (in->blocked)
-        mdw_info("firehose", "queue accepts again", "source=%s", in->o.name);
+        mdw_info("firehose", "queue accepts again", "source=%s retries=%d", in->o.name,
+                 (int)in->retries);
     in->blocked = 0;
+    in->retries = 0;
     mdw_counter_inc(b->n > 0 ? &m_batches : &m_cursor);
     in->committed = b->cursor;
     update_watermarks(in);
@@ -292,6 +325,15 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&in->mu);
         int rc = write_batch(in, &in->inflight);
         pthread_mutex_lock(&in->mu);
+        if (rc && in->fatal) {
+            /* Nothing more is written; the reader sees fatal at its next call. */
+            in->job = 0;
+            batch_reset(&in->inflight);
+            pthread_cond_broadcast(&in->cv);
+            if (in->wake)
+                in->wake(in->wake_ctx);
+            continue;
+        }
         if (rc) {
             in->st.full_retries++;
             if (in->abandon) {
@@ -301,9 +343,10 @@ static void *writer_main(void *arg)
                 continue;
             }
             struct timespec ts;
+            int64_t delay = retry_delay_us(in);
             clock_gettime(CLOCK_REALTIME, &ts);
-            long ns = ts.tv_nsec + (long)(in->o.retry_us % 1000000) * 1000;
-            ts.tv_sec += (time_t)(in->o.retry_us / 1000000) + ns / 1000000000;
+            long ns = ts.tv_nsec + (long)(delay % 1000000) * 1000;
+            ts.tv_sec += (time_t)(delay / 1000000) + ns / 1000000000;
             ts.tv_nsec = ns % 1000000000;
             pthread_cond_timedwait(&in->cv, &in->mu, &ts);
             pthread_mutex_unlock(&in->mu);
@@ -332,9 +375,12 @@ static int commit_sync(mdw_ingest *in)
     if (in->open.n == 0 && !in->dirty)
         return 0;
     in->open.cursor = in->cursor;
-    if (write_batch(in, &in->open)) {
+    int rc = write_batch(in, &in->open);
+    if (rc && in->fatal)
+        return rc;
+    if (rc) {
         in->st.full_retries++;
-        in->next_retry_us = now + in->o.retry_us;
+        in->next_retry_us = now + retry_delay_us(in);
         return 0;
     }
     if (in->open.n > 0)
@@ -420,6 +466,8 @@ static int keep(mdw_ingest *in, const void *data, size_t len, int64_t time_us)
         /* The caller ignored should_pause for 64 MiB: wait for the writer here. */
         if (mdw_stop_requested())
             return MDW_ESTOPPED;
+        if (in->fatal)
+            return in->fatal;
         if (!writer_busy(in))
             close_batch(in);
         if (b->n > 0) {
@@ -448,8 +496,10 @@ static int keep(mdw_ingest *in, const void *data, size_t len, int64_t time_us)
 
 static int feed(mdw_ingest *in, const void *data, size_t len, int64_t position, int pos_is_time)
 {
+    if (in->fatal)
+        return in->fatal;
     mdw_filter_verdict v;
-    int res = mdw_filter_event(data, len, &v);
+    mdw_filter_result res = mdw_filter_event(data, len, &v);
     mdw_filter_reason r = v.reason;
     in->st.events++;
     if (res == MDW_FILTER_PASS && !mdw_queue_event_fits(in->q, len)) {
@@ -472,9 +522,12 @@ static int feed(mdw_ingest *in, const void *data, size_t len, int64_t position, 
     } else if (position > 0) {
         advance(in, position);
     }
-    if (in->open.n >= in->o.batch_max_events && !in->blocked)
-        close_batch(in);
-    return res;
+    if (in->open.n >= in->o.batch_max_events && !in->blocked) {
+        int rc = close_batch(in);
+        if (rc)
+            return rc;
+    }
+    return (int)res;
 }
 
 int mdw_ingest_event(mdw_ingest *in, const void *data, size_t len)
@@ -489,6 +542,8 @@ int mdw_ingest_event_at(mdw_ingest *in, const void *data, size_t len, int64_t po
 
 int mdw_ingest_idle(mdw_ingest *in)
 {
+    if (in->fatal)
+        return in->fatal;
     if (in->open.n == 0 || in->blocked)
         return 0;
     return close_batch(in);
@@ -496,6 +551,8 @@ int mdw_ingest_idle(mdw_ingest *in)
 
 int mdw_ingest_tick(mdw_ingest *in)
 {
+    if (in->fatal)
+        return in->fatal;
     int64_t now = mdw_clock_mono_us(in->clock);
     if (!in->o.async && in->blocked) {
         if (now < in->next_retry_us)
@@ -519,8 +576,10 @@ int mdw_ingest_tick(mdw_ingest *in)
 int64_t mdw_ingest_next_tick_us(mdw_ingest *in)
 {
     int64_t now = mdw_clock_mono_us(in->clock), wait = 100000;
-    if (in->blocked || in->above_high) {
-        wait = in->o.async && in->blocked ? in->o.retry_us : in->next_retry_us - now;
+    if (in->fatal) {
+        wait = 0; /* the caller's next tick returns it */
+    } else if (in->blocked || in->above_high) {
+        wait = in->o.async && in->blocked ? retry_delay_us(in) : in->next_retry_us - now;
     } else if (in->open.n > 0) {
         /* Writer busy: its completion wakes the caller (mdw_ingest_set_wake). */
         if (in->o.async && writer_busy(in))
@@ -542,7 +601,7 @@ int mdw_ingest_should_pause(const mdw_ingest *in)
     ** worth, stop reading too, so a slow disk bounds what is held in memory
     ** and how far one transaction can overshoot the high-water mark.
     */
-    return in->above_high || in->blocked ||
+    return in->above_high || in->blocked || in->fatal ||
            (in->o.async && in->open.n >= 4 * in->o.batch_max_events);
 }
 
@@ -571,11 +630,15 @@ int mdw_ingest_flush(mdw_ingest *in)
         int blocked = in->blocked;
         stop_writer(in);
         publish_counts(in);
-        return blocked || in->open.n > 0 ? MDW_EFULL : 0;
+        if (in->fatal)
+            return in->fatal;
+        return blocked ? in->block_rc : in->open.n > 0 ? MDW_EFULL : 0;
     }
-    commit_sync(in);
+    int rc = in->fatal ? in->fatal : commit_sync(in);
     publish_counts(in);
-    return in->blocked ? MDW_EFULL : 0;
+    if (rc)
+        return rc;
+    return in->blocked ? in->block_rc : 0;
 }
 
 void mdw_ingest_stats_get(const mdw_ingest *in, mdw_ingest_stats *st)

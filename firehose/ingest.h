@@ -25,7 +25,9 @@
 ** for space after MDW_EFULL; the caller then stops reading its socket (TCP
 ** backpressure) and keeps calling mdw_ingest_tick(), which retries. Nothing
 ** is dropped: events the caller still delivers while paused join the open
-** batch.
+** batch. A full disk (-ENOSPC, LMDB's EIO on a short write) is the same as
+** a full map: pause and retry, with backoff. A queue error no wait cures
+** is returned by every call from then on (see mdw_ingest_event).
 **
 ** Writing: synced LMDB commits take milliseconds (much more when the disk is
 ** busy). In sync mode (default, used by unit tests) the caller's thread
@@ -93,9 +95,12 @@ int64_t mdw_ingest_committed_cursor(const mdw_ingest *in);
 
 /*
 ** Feeds one raw event. Its position is its time_us (Jetstream). Returns the
-** filter's result (MDW_FILTER_PASS/DROP/MALFORMED, >= -1) or a negative
-** queue error (< -1: fatal for the caller, e.g. the disk failed). The bytes
-** are copied when kept.
+** filter's result (MDW_FILTER_PASS/DROP/MALFORMED, all > 0) or a negative
+** error that ends ingest: the queue failed in a way no retry cures
+** (corrupt, unknown format; the source must stop and the process exit
+** non-zero), or MDW_ESTOPPED while blocked at shutdown. A full map or disk
+** is never returned here: it pauses (mdw_ingest_should_pause) and retries.
+** The bytes are copied when kept.
 */
 int mdw_ingest_event(mdw_ingest *in, const void *data, size_t len);
 /* Same with an explicit position (relay seq); position <= 0 = none. */
@@ -105,15 +110,26 @@ void mdw_ingest_advance(mdw_ingest *in, int64_t position);
 /* Counts and logs input that never became an event (e.g. an oversized frame). */
 void mdw_ingest_malformed(mdw_ingest *in, mdw_filter_reason r, const void *head, size_t len);
 
-/* The socket has nothing more ready: close the open batch now. */
+/*
+** The socket has nothing more ready: close the open batch now. 0, or the
+** error that ended ingest (as mdw_ingest_event).
+*/
 int mdw_ingest_idle(mdw_ingest *in);
-/* Timers: closes an old batch, commits the cursor alone, retries after EFULL. */
+/*
+** Timers: closes an old batch, commits the cursor alone, retries after a
+** refusal (backoff: retry_us doubling up to 1 s). 0, or the error that
+** ended ingest (as mdw_ingest_event): the caller stops reading and returns.
+*/
 int mdw_ingest_tick(mdw_ingest *in);
 /* Microseconds until mdw_ingest_tick() has something to do (capped at 100 ms). */
 int64_t mdw_ingest_next_tick_us(mdw_ingest *in);
 /* 1: stop reading the socket; 0: read. Cheap; updated by idle/tick/appends. */
 int mdw_ingest_should_pause(const mdw_ingest *in);
-/* Appends the open batch and commits the cursor (shutdown). */
+/*
+** Appends the open batch and commits the cursor (shutdown). 0; the refusal
+** still in force (mdw_err_environment: nothing lost, the cursor stays
+** before what was not stored); or the error that ended ingest.
+*/
 int mdw_ingest_flush(mdw_ingest *in);
 
 typedef struct mdw_ingest_stats {

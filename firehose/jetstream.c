@@ -20,6 +20,7 @@ struct mdw_jetstream {
     mdw_wsclient *ws;
     int64_t asked_cursor; /* cursor sent on this connection, 0 = none */
     int first_event_seen;
+    int fatal; /* the error that ended ingest: stop, and run() returns it */
     mdw_jetstream_stats st;
 };
 
@@ -110,6 +111,12 @@ static void on_event(void *ctx, const char *data, size_t len)
     js->st.messages++;
     js->st.bytes += len;
     int res = mdw_ingest_event(js->in, data, len);
+    if (res < 0) {
+        /* The queue failed for good (logged by the queue and ingest): stop reading. */
+        js->fatal = res;
+        mdw_wsclient_fail(js->ws);
+        return;
+    }
     if (!js->first_event_seen && res != MDW_FILTER_MALFORMED) {
         int64_t t;
         if (mdw_filter_time_us(data, len, &t) == 0) {
@@ -188,7 +195,10 @@ int mdw_jetstream_run(mdw_jetstream *js)
     int rc = mdw_ingest_flush(js->in);
     mdw_info("firehose", "jetstream stopped", "cursor=%" PRId64 " committed=%" PRId64 " flush=%s",
              mdw_ingest_cursor(js->in), mdw_ingest_committed_cursor(js->in), mdw_strerror(rc));
-    return rc == MDW_EFULL ? 0 : rc;
+    if (js->fatal)
+        return js->fatal;
+    /* Still refused for space at shutdown: nothing is lost, the cursor stays before it. */
+    return mdw_err_environment(rc) ? 0 : rc;
 }
 
 void mdw_jetstream_free(mdw_jetstream *js)

@@ -135,7 +135,7 @@ static int to_ingest(void *ctx, const mdw_relay_event *ev)
     mdw_relay_source *rs = ctx;
     rs->st.events++;
     int r = mdw_ingest_event_at(rs->in, ev->json, ev->json_len, ev->seq);
-    if (r < -1) {
+    if (r < 0) { /* ingest ended (logged by the queue and ingest): stop reading */
         rs->fatal = r;
         mdw_wsclient_fail(rs->ws);
         return r; /* stops the frame; the loop ends */
@@ -281,7 +281,8 @@ int mdw_relay_source_run(mdw_relay_source *rs)
              mdw_strerror(rc));
     if (rs->fatal)
         return rs->fatal;
-    return rc == MDW_EFULL ? 0 : rc;
+    /* Still refused for space at shutdown: nothing is lost, the cursor stays before it. */
+    return mdw_err_environment(rc) ? 0 : rc;
 }
 
 void mdw_relay_source_free(mdw_relay_source *rs)

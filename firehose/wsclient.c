@@ -666,9 +666,12 @@ void mdw_wsclient_run(mdw_wsclient *ws)
             mdw_error("firehose", "lws_service failed", NULL);
             break;
         }
-        if (ws->state == ST_OPEN && ws->wsi && !ws->rx_paused && socket_drained(ws->wsi))
-            mdw_ingest_idle(ws->in);
-        mdw_ingest_tick(ws->in);
+        /* An error here ended ingest (logged there): stop; the source returns it. */
+        if (ws->state == ST_OPEN && ws->wsi && !ws->rx_paused && socket_drained(ws->wsi) &&
+            mdw_ingest_idle(ws->in) < 0)
+            ws->fatal = 1;
+        if (mdw_ingest_tick(ws->in) < 0)
+            ws->fatal = 1;
     }
     /* A clean close for the server (best effort: the context goes next). */
     if (ws->state == ST_OPEN && ws->wsi) {

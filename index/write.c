@@ -26,12 +26,19 @@ struct mdw_ixw {
 ** only pass the code up). A full map is not logged: the processor reports
 ** it once per batch with its remedy (raise index_map_mb).
 */
+/*
+** Logs a failed index operation once, here, with the operation and table.
+** The environment's failures (a full disk or map, I/O errors) are left to the
+** processor, which pauses on them and logs at a bounded rate with the errno
+** corrected (LMDB reports a short write as EIO).
+*/
 static int fail(int rc, const char *op, int t)
 {
-    if (rc && rc != MDB_NOTFOUND && rc != MDB_MAP_FULL)
+    int code = mdw_err_from_lmdb(rc);
+    if (rc && rc != MDB_NOTFOUND && !mdw_err_environment(code))
         mdw_error("index", "index write failed", "op=%s table=%s err=\"%s\"", op,
                   t >= 0 ? mdw_ix_tables[t].name : "-", mdb_strerror(rc));
-    return mdw_err_from_lmdb(rc);
+    return code;
 }
 
 mdw_ixw *mdw_ixw_new(mdw_index *ix)

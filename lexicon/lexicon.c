@@ -593,7 +593,9 @@ out:
 static int resolve_all(mdw_lexicon *lex)
 {
     int rc = 0;
-    qsort(lex->defs, lex->n_defs, sizeof *lex->defs, def_cmp);
+    /* A document with empty `defs` leaves defs NULL: qsort(NULL, 0) is undefined. */
+    if (lex->n_defs > 1)
+        qsort(lex->defs, lex->n_defs, sizeof *lex->defs, def_cmp);
     for (lx_node *n = lex->nodes; n; n = n->next_alloc) {
         if (n->type == LX_REF && !n->child) {
             n->child =

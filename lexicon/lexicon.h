@@ -5,8 +5,9 @@
 ** 1) at start and validates data against their definitions; nothing is
 ** hand-written per record type. Meadow's own documents ship in lexicon/<id>.json
 ** (net.atrarium.community.config, .community.membership,
-** net.atrarium.moderation.action, app.bsky.feed.generator and what it refers
-** to). Application rules (hashtag form, feedMix sum, immutable hashtag) are
+** net.atrarium.moderation.action, app.bsky.feed.generator and
+** app.bsky.feed.post, with the definitions they refer to). Application rules (hashtag form, feedMix
+*sum, immutable hashtag) are
 ** checked apart (mdw_lexicon_app_check) and reported as such.
 **
 ** A loaded mdw_lexicon is immutable: share it between threads freely.

@@ -22,9 +22,12 @@
 #include "processor/rules.h"
 #include "common/banned.h"
 
-#define WAIT_MAX_MS 1000 /* default bound on a wait: covers appends from another process */
-#define NSLOTS      4    /* decoded chunks the decoder may hold ahead of the step */
-#define CLAIM_CHUNK 512  /* events per claim (and slot) */
+#define WAIT_MAX_MS    1000 /* default bound on a wait: covers appends from another process */
+#define BACKOFF_MIN_MS 100  /* first retry after storage refused a batch */
+#define BACKOFF_MAX_MS 5000 /* the delay doubles up to this while it keeps refusing */
+#define FAILURES_MAX   10   /* other failures in a row before the processor gives up */
+#define NSLOTS         4    /* decoded chunks the decoder may hold ahead of the step */
+#define CLAIM_CHUNK    512  /* events per claim (and slot) */
 
 struct mdw_processor {
     mdw_processor_cfg cfg;
@@ -38,9 +41,13 @@ struct mdw_processor {
     uint64_t last_seq;
     int64_t next_sweep_us;
     atomic_int stop;
+    atomic_int ended; /* the loop returned (mdw_processor_ended) */
     pthread_t thread;
     int has_thread;
     int run_rc;
+    int paused;              /* storage refused the last batch: retrying with backoff */
+    int64_t paused_since_us; /* monotonic */
+    mdw_ratelimit env_rl;    /* the retried failure, logged at most every 10 s */
     mdw_processor_stats st;
     pthread_mutex_t st_mu;
     uint64_t *seqs;
@@ -151,6 +158,9 @@ static mdw_counter m_swept_records = MDW_COUNTER_INIT(
     "meadow_processor_swept_total", "what=\"records\"", "entries removed by the retention sweep");
 static mdw_counter m_index_errors = MDW_COUNTER_INIT(
     "meadow_processor_index_errors_total", NULL, "batches aborted by an index failure (nacked)");
+static mdw_counter m_storage_waits =
+    MDW_COUNTER_INIT("meadow_processor_storage_waits_total", NULL,
+                     "batches kept and retried because storage was full or failing (not nacked)");
 static mdw_hist m_batch_s =
     MDW_HIST_INIT("meadow_processor_batch_seconds", NULL, "time to process one batch");
 static mdw_hist m_decode_wait_s = MDW_HIST_INIT(
@@ -158,11 +168,16 @@ static mdw_hist m_decode_wait_s = MDW_HIST_INIT(
     "per batch, time the applying thread waited for decoded events (high: decoding is the "
     "bottleneck)");
 static _Atomic uint64_t g_last_seq;
+static _Atomic int g_paused;              /* 1 while storage refuses the processor's writes */
 static _Atomic uint64_t g_author_entries; /* written by the processor after each commit */
 
 static double gauge_last_seq(void *ctx)
 {
     return (double)g_last_seq;
+}
+static double gauge_paused(void *ctx)
+{
+    return (double)g_paused;
 }
 static double gauge_author_entries(void *ctx)
 {
@@ -179,6 +194,14 @@ static mdw_gauge m_last_seq = {"meadow_processor_last_applied_seq",
                                NULL,
                                NULL,
                                0};
+static mdw_gauge m_paused = {"meadow_processor_paused",
+                             NULL,
+                             "1 while storage (disk or map full, I/O errors) refuses the index or "
+                             "queue writes: events kept, retried with backoff",
+                             gauge_paused,
+                             NULL,
+                             NULL,
+                             0};
 static mdw_gauge m_author_entries = {
     "meadow_processor_author_index_entries",
     NULL,
@@ -209,6 +232,8 @@ static void metrics_register(void)
     mdw_counter_register(&m_swept_posts);
     mdw_counter_register(&m_swept_records);
     mdw_counter_register(&m_index_errors);
+    mdw_counter_register(&m_storage_waits);
+    mdw_gauge_register(&m_paused);
     mdw_hist_register(&m_batch_s);
     mdw_hist_register(&m_decode_wait_s);
     mdw_gauge_register(&m_last_seq);
@@ -278,6 +303,7 @@ int mdw_processor_open(mdw_processor **out, const mdw_processor_cfg *cfg, mdw_qu
     p->ix = ix;
     p->clock = clock ? clock : mdw_clock_real();
     p->lock_fd = -1;
+    p->env_rl.interval_us = 10 * 1000000LL;
     pthread_mutex_init(&p->st_mu, NULL);
     pthread_mutex_init(&p->dec_mu, NULL);
     pthread_cond_init(&p->dec_cv, NULL);
@@ -303,8 +329,13 @@ int mdw_processor_open(mdw_processor **out, const mdw_processor_cfg *cfg, mdw_qu
         goto fail;
     p->st.last_seq = p->last_seq;
     g_last_seq = p->last_seq;
-    if ((rc = mdw_processor_sweep(p)))
+    /*
+    ** A full disk at start is no reason not to start: the loop pauses on it
+    ** like on any other commit, and the sweep runs again when due.
+    */
+    if ((rc = mdw_processor_sweep(p)) && !mdw_err_environment(rc))
         goto fail;
+    rc = 0;
     if ((rc = mdw_tagger_new(&p->dec_tagger)))
         goto fail;
     if (!p->cfg.decode_inline) {
@@ -368,9 +399,15 @@ static int validate(mdw_processor *p, const mdw_event *ev, char *why, size_t n, 
                !strcmp(col, "net.atrarium.moderation.action");
     if (!ours && strcmp(col, "app.bsky.feed.post") != 0)
         return 0; /* skipped later by the rules (unknown or other collections) */
+    /*
+    ** Posts too: with their own lexicon (app.bsky.feed.post and the subset of
+    ** its references that a record can hold, builtin): the AppView drops a
+    ** post its lexicon refuses, so an indexed one would leave a page short.
+    */
     int rc = mdw_lexicon_validate_record(p->lex, col, ev->record, why, n);
     if (rc == MDW_ENOTFOUND && !ours)
-        rc = 0; /* no document for posts loaded: the rules read only text, facets, tags */
+        rc =
+            0; /* a caller's lexicon without the post document: the rules read text, facets, tags */
     if (rc) {
         *lexicon = 1;
         if (rc == MDW_ENOTFOUND)
@@ -673,9 +710,7 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
     int rc = sl->rc;
     if (rc || sl->b.n == 0) {
         put_slot(p);
-        if (rc)
-            mdw_error("processor", "claim failed", "err=\"%s\"", mdw_strerror(rc));
-        return rc;
+        return rc; /* a failed claim was logged by the queue */
     }
     int64_t t0 = mdw_clock_mono_us(p->clock);
     if ((rc = mdw_rules_begin(p->rules))) {
@@ -703,24 +738,26 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
         sl = next_slot(p);
         if (sl->rc || sl->b.n == 0) {
             /* What is applied so far is sound: commit it, the rest comes next time. */
-            if (sl->rc)
-                mdw_error("processor", "claim failed", "err=\"%s\"", mdw_strerror(sl->rc));
             put_slot(p);
             break;
         }
     }
     *nout = n;
-    if ((rc = mdw_rules_commit(p->rules, last > p->last_seq ? last : 0)))
-        goto nack; /* logged where it failed (index/write.c) */
+    if ((rc = mdw_rules_commit(p->rules, last > p->last_seq ? last : 0))) {
+        rc = mdw_err_nospace(rc, p->cfg.data_dir); /* LMDB's EIO for a short write */
+        goto nack;
+    }
     p->last_seq = last;
     g_last_seq = last;
     g_author_entries = mdw_rules_author_entries(p->rules);
-    /* After the commit: a crash here redelivers, and seq <= last_seq skips them. */
-    if ((rc = mdw_queue_ack(p->q, p->seqs, n))) {
-        mdw_error("processor", "ack failed (events will be redelivered and skipped)", "err=\"%s\"",
-                  mdw_strerror(rc));
+    /*
+    ** After the commit: a crash here redelivers, and seq <= last_seq skips
+    ** them; so does a failed ack (logged by the queue), whose code is
+    ** returned so the loop backs off rather than spinning on it.
+    */
+    int ack_rc = mdw_queue_ack(p->q, p->seqs, n);
+    if (ack_rc)
         drop_ahead(p); /* the next claim starts at the queue's head */
-    }
     mdw_counter_add(&m_events[EV_APPLIED], d.applied);
     mdw_counter_add(&m_events[EV_NOOP], d.noop);
     mdw_counter_add(&m_events[EV_REFUSED], d.refused);
@@ -742,23 +779,36 @@ int mdw_processor_step(mdw_processor *p, size_t *nout)
     p->st.batches++;
     p->st.last_seq = last;
     pthread_mutex_unlock(&p->st_mu);
-    return 0;
+    return ack_rc;
 abort:
     *nout = n;
     mdw_rules_abort(p->rules); /* the failure was logged where it happened */
 nack:
     drop_ahead(p); /* the next claim starts at the queue's head */
-    mdw_counter_inc(&m_index_errors);
-    stat_add(p, &p->st.index_errors, 1);
-    if (rc == MDW_EFULL) {
-        /* Not the events' fault: keep them (no attempt counted) for a bigger map. */
-        mdw_error("processor", "index map full: raise index_map_mb and restart", "events_kept=%zu",
-                  n);
+    if (mdw_err_environment(rc)) {
+        /*
+        ** A full disk or map, an I/O error: the environment's fault, never
+        ** the events'. Keep them all (no attempt counted, nothing
+        ** dead-lettered); the caller retries the same batch later.
+        */
+        mdw_counter_inc(&m_storage_waits);
+        stat_add(p, &p->st.storage_waits, 1);
+        uint64_t suppressed = 0;
+        if (mdw_ratelimit_ok(&p->env_rl, mdw_clock_mono_us(p->clock), &suppressed))
+            mdw_warn("processor", "storage refused the batch: events kept for a retry",
+                     "events=%zu err=\"%s\" hint=\"%s\" suppressed=%llu", n, mdw_strerror(rc),
+                     rc == MDW_EFULL ? "index map full: raise index_map_mb, or wait for the sweep"
+                                     : "free disk space: the processor resumes by itself",
+                     (unsigned long long)suppressed);
         return rc;
     }
+    mdw_error("processor", "batch failed: events nacked", "events=%zu err=\"%s\"", n,
+              mdw_strerror(rc));
+    mdw_counter_inc(&m_index_errors);
+    stat_add(p, &p->st.index_errors, 1);
     for (size_t i = 0; i < n; i++)
         if (p->seqs[i] > p->last_seq)
-            mdw_queue_nack(p->q, p->seqs[i], mdw_strerror(rc), NULL);
+            mdw_queue_nack(p->q, p->seqs[i], mdw_strerror(rc), NULL); /* failures logged there */
     return rc;
 }
 
@@ -767,7 +817,7 @@ int mdw_processor_sweep(mdw_processor *p)
     uint64_t np = 0, nr = 0;
     int rc = mdw_rules_begin(p->rules);
     if (!rc && (rc = mdw_rules_sweep(p->rules, &np, &nr)) == 0)
-        rc = mdw_rules_commit(p->rules, 0);
+        rc = mdw_err_nospace(mdw_rules_commit(p->rules, 0), p->cfg.data_dir);
     else
         mdw_rules_abort(p->rules);
     int64_t now = mdw_clock_now_us(p->clock);
@@ -794,25 +844,76 @@ void mdw_processor_request_stop(mdw_processor *p)
     mdw_queue_wake(p->q);
 }
 
+/* Waits ms unless stopped (appends do not cut it short: this is a backoff). */
+static void backoff_wait(mdw_processor *p, int ms)
+{
+    int64_t until = mdw_clock_mono_us(mdw_clock_real()) + (int64_t)ms * 1000;
+    for (;;) {
+        int64_t left = until - mdw_clock_mono_us(mdw_clock_real());
+        if (left <= 0 || p->stop || mdw_stop_requested())
+            return;
+        mdw_queue_wait(p->q, (int)((left + 999) / 1000));
+    }
+}
+
+static void set_paused(mdw_processor *p, int on, int rc)
+{
+    if (on == p->paused)
+        return;
+    p->paused = on;
+    g_paused = on;
+    int64_t now = mdw_clock_mono_us(p->clock);
+    if (on) {
+        p->paused_since_us = now;
+        mdw_warn("processor", "paused: storage refuses writes; retrying with backoff", "err=\"%s\"",
+                 mdw_strerror(rc));
+    } else {
+        mdw_info("processor", "resumed: storage accepts writes again", "paused_s=%lld",
+                 (long long)((now - p->paused_since_us) / 1000000));
+    }
+}
+
+/*
+** Environment failures (mdw_err_environment: disk or map full, I/O) pause
+** the loop: the same events are retried with backoff (BACKOFF_MIN_MS
+** doubling to BACKOFF_MAX_MS) for as long as it takes, and processing
+** resumes by itself when storage accepts writes again. Any other failure
+** nacks the batch (the queue dead-letters an event that keeps failing);
+** FAILURES_MAX of them in a row and the processor gives up: run returns
+** the error and the process must exit non-zero.
+*/
 int mdw_processor_run(mdw_processor *p)
 {
-    int failures = 0;
+    int failures = 0, backoff_ms = 0;
     while (!p->stop && !mdw_stop_requested()) {
         size_t n = 0;
         int rc = mdw_processor_step(p, &n);
+        int64_t now = mdw_clock_now_us(p->clock);
+        if (rc && mdw_err_environment(rc)) {
+            set_paused(p, 1, rc);
+            backoff_ms = backoff_ms ? backoff_ms * 2 : BACKOFF_MIN_MS;
+            if (backoff_ms > BACKOFF_MAX_MS)
+                backoff_ms = BACKOFF_MAX_MS;
+            /* A sweep may free room in a full index map; its failure is logged and retried. */
+            if (now >= p->next_sweep_us && (rc = mdw_processor_sweep(p)) &&
+                !mdw_err_environment(rc))
+                return rc;
+            backoff_wait(p, backoff_ms);
+            continue;
+        }
         if (rc) {
-            /* Index or queue trouble: back off (the events were nacked, not lost). */
-            if (++failures >= 10) {
+            if (++failures >= FAILURES_MAX) {
                 mdw_error("processor", "giving up after repeated failures", "err=\"%s\"",
                           mdw_strerror(rc));
                 return rc;
             }
-            mdw_queue_wait(p->q, 100 * failures);
+            backoff_wait(p, 100 * failures);
             continue;
         }
+        set_paused(p, 0, 0);
         failures = 0;
-        int64_t now = mdw_clock_now_us(p->clock);
-        if (now >= p->next_sweep_us && (rc = mdw_processor_sweep(p)))
+        backoff_ms = 0;
+        if (now >= p->next_sweep_us && (rc = mdw_processor_sweep(p)) && !mdw_err_environment(rc))
             return rc;
         if (n > 0)
             continue; /* drain while there is work */
@@ -828,7 +929,13 @@ static void *thread_main(void *arg)
 {
     mdw_processor *p = arg;
     p->run_rc = mdw_processor_run(p);
+    p->ended = 1;
     return NULL;
+}
+
+int mdw_processor_ended(const mdw_processor *p)
+{
+    return p && p->ended;
 }
 
 int mdw_processor_start(mdw_processor **out, const mdw_processor_cfg *cfg, mdw_queue *q,

@@ -9,7 +9,10 @@
 ** claimed events with seq <= the stored seq are acked without being applied
 ** again. Malformed events (bad JSON, missing fields) go to dead letters with
 ** their error; invalid records are refused, logged and counted (acked, not
-** retried); an index failure nacks the batch (the queue dead-letters events
+** retried). Storage that refuses writes (a full disk or map, I/O errors:
+** mdw_err_environment) is never the events' fault: the batch is kept, not
+** nacked, and mdw_processor_run retries it with backoff until it commits.
+** Any other index failure nacks the batch (the queue dead-letters events
 ** that keep failing).
 **
 ** Exactly one processor may run per data directory: mdw_processor_open()
@@ -62,6 +65,7 @@ typedef struct mdw_processor_stats {
     uint64_t applied, noop, refused, skipped, dead, replayed;
     uint64_t refused_lexicon, refused_app;
     uint64_t batches, swept_posts, swept_records, index_errors;
+    uint64_t storage_waits; /* batches kept and retried: storage full or failing */
     uint64_t last_seq;
 } mdw_processor_stats;
 
@@ -90,6 +94,12 @@ void mdw_processor_request_stop(mdw_processor *p);
 int mdw_processor_start(mdw_processor **out, const mdw_processor_cfg *cfg, mdw_queue *q,
                         mdw_index *ix, mdw_clock *clock);
 int mdw_processor_stop(mdw_processor *p);
+/*
+** 1 once the thread of mdw_processor_start has returned on its own (it
+** gave up: mdw_processor_stop returns why). `meadow serve` then stops
+** everything and exits non-zero instead of serving a frozen index.
+*/
+int mdw_processor_ended(const mdw_processor *p);
 
 void mdw_processor_stats_get(mdw_processor *p, mdw_processor_stats *st);
 

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,8 @@ struct mdw_queue {
     uint64_t gen_appended, gen_seen, gen_wake, gen_wake_seen;
     _Atomic uint64_t refused_toobig;
     uint64_t stale_readers;
+    char *dir;                   /* for telling a full filesystem from an I/O error */
+    mdw_ratelimit env_rl;        /* failures that are the environment's: logged every 10 s */
     struct mdw_queue *next_open; /* gauges read the most recently opened queue */
 };
 
@@ -78,13 +81,16 @@ static mdw_counter m_resized = MDW_COUNTER_INIT("meadow_queue_map_resized_total"
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static mdw_queue *g_open; /* list of open handles, newest first */
 
+/* NaN when the queue cannot be read: a failure must not look like an empty queue. */
 static double gauge_read(int which)
 {
     double v = 0;
     pthread_mutex_lock(&g_mu);
     mdw_queue *q = g_open;
     mdw_queue_stats st;
-    if (q && mdw_queue_stats_get(q, &st) == 0) {
+    if (q && mdw_queue_stats_get(q, &st) != 0)
+        v = NAN;
+    else if (q) {
         switch (which) {
         case 0:
             v = (double)st.depth;
@@ -258,8 +264,35 @@ static int dead_parse(const MDB_val *v, uint64_t seq, const char **err, size_t *
 /* ---- transactions ----------------------------------------------------------------------- */
 
 /*
+** LMDB's code as Meadow's, with a short write on a full filesystem (EIO)
+** named for what it is (ENOSPC).
+*/
+static int q_err(const mdw_queue *q, int rc)
+{
+    return mdw_err_nospace(mdw_err_from_lmdb(rc), q->dir);
+}
+
+/*
+** The one log line of a failed public operation. Failures that are the
+** environment's (disk or map full, I/O) repeat while ingest and the
+** processor retry: at most one line per 10 s, with the count suppressed.
+*/
+static void q_log_fail(mdw_queue *q, const char *what, int rc)
+{
+    if (!mdw_err_environment(rc)) {
+        mdw_error("queue", what, "err=\"%s\"", mdw_strerror(rc));
+        return;
+    }
+    uint64_t suppressed = 0;
+    if (mdw_ratelimit_ok(&q->env_rl, mdw_clock_mono_us(q->opts.clock), &suppressed))
+        mdw_warn("queue", what, "err=\"%s\" retrying=1 suppressed=%llu", mdw_strerror(rc),
+                 (unsigned long long)suppressed);
+}
+
+/*
 ** Begins a transaction with the resize lock held shared; txn_end() releases
-** both. MDB_MAP_RESIZED: another process grew the map past ours, so adopt its
+** both. Not logged here: the public operation logs its failure once. MDB_MAP_RESIZED: another
+*process grew the map past ours, so adopt its
 ** size (with the lock held exclusively: no txn of ours is open) and retry.
 */
 static int txn_begin(mdw_queue *q, unsigned flags, MDB_txn **txn)
@@ -270,18 +303,14 @@ static int txn_begin(mdw_queue *q, unsigned flags, MDB_txn **txn)
         if (rc == 0)
             return 0;
         pthread_rwlock_unlock(&q->resize);
-        if (rc != MDB_MAP_RESIZED || tries >= 5) {
-            mdw_error("queue", "txn begin failed", "err=\"%s\"", mdb_strerror(rc));
-            return mdw_err_from_lmdb(rc);
-        }
+        if (rc != MDB_MAP_RESIZED || tries >= 5)
+            return q_err(q, rc);
         pthread_rwlock_wrlock(&q->resize);
         rc = mdb_env_set_mapsize(q->env, 0);
         pthread_rwlock_unlock(&q->resize);
         mdw_counter_inc(&m_resized);
-        if (rc) {
-            mdw_error("queue", "map resize failed", "err=\"%s\"", mdb_strerror(rc));
-            return mdw_err_from_lmdb(rc);
-        }
+        if (rc)
+            return q_err(q, rc);
         mdw_info("queue", "map size changed by another process; adopted", NULL);
     }
 }
@@ -296,9 +325,7 @@ static int txn_commit(mdw_queue *q, MDB_txn *txn)
 {
     int rc = mdb_txn_commit(txn);
     pthread_rwlock_unlock(&q->resize);
-    if (rc && rc != MDB_MAP_FULL)
-        mdw_error("queue", "commit failed", "err=\"%s\"", mdb_strerror(rc));
-    return mdw_err_from_lmdb(rc);
+    return q_err(q, rc);
 }
 
 /* Pages used by all trees as seen by txn (uncommitted changes included). */
@@ -434,6 +461,8 @@ int mdw_queue_open(mdw_queue **out, const char *dir, const mdw_queue_opts *opts)
     pthread_rwlock_init(&q->resize, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&q->mu, NULL);
+    q->dir = xstrdup(dir);
+    q->env_rl.interval_us = 10 * 1000000LL;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -461,8 +490,11 @@ int mdw_queue_open(mdw_queue **out, const char *dir, const mdw_queue_opts *opts)
     if (dead)
         mdw_info("queue", "cleared stale reader slots", "dir=%s n=%d", dir, dead);
 
-    if ((rc = txn_begin(q, 0, &txn)))
+    if ((rc = txn_begin(q, 0, &txn))) {
+        mdw_error("queue", "cannot begin a transaction", "dir=%s err=\"%s\"", dir,
+                  mdw_strerror(rc));
         goto fail;
+    }
     if ((rc = mdb_dbi_open(txn, "events", MDB_CREATE, &q->events)) ||
         (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &q->meta)) ||
         (rc = mdb_dbi_open(txn, "dead", MDB_CREATE, &q->dead))) {
@@ -481,11 +513,16 @@ int mdw_queue_open(mdw_queue **out, const char *dir, const mdw_queue_opts *opts)
         rc = MDW_EVERSION;
     }
     if (rc) {
+        if (rc != MDW_EVERSION)
+            mdw_error("queue", "cannot read the format", "dir=%s err=\"%s\"", dir,
+                      mdw_strerror(rc));
         txn_abort(q, txn);
         goto fail;
     }
-    if ((rc = txn_commit(q, txn)))
+    if ((rc = txn_commit(q, txn))) {
+        mdw_error("queue", "cannot create tables", "dir=%s err=\"%s\"", dir, mdw_strerror(rc));
         goto fail;
+    }
 
     metrics_register();
     pthread_mutex_lock(&g_mu);
@@ -501,6 +538,7 @@ fail:
     pthread_rwlock_destroy(&q->resize);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cond);
+    free(q->dir);
     free(q);
     return rc;
 }
@@ -520,6 +558,7 @@ void mdw_queue_close(mdw_queue *q)
     pthread_rwlock_destroy(&q->resize);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cond);
+    free(q->dir);
     free(q);
 }
 
@@ -570,11 +609,11 @@ int mdw_queue_append(mdw_queue *q, uint8_t source, const mdw_queue_event *ev, si
         return MDW_ETOOBIG;
     }
 
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     int rc = txn_begin(q, 0, &txn);
     if (rc)
-        return rc;
+        goto out;
     uint64_t seq = 1;
     rc = meta_get_u64(q, txn, "next_seq", &seq);
     if (rc == MDW_ENOTFOUND)
@@ -590,7 +629,7 @@ int mdw_queue_append(mdw_queue *q, uint8_t source, const mdw_queue_event *ev, si
             key_seq(kb, seq, &k);
             rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND | MDB_RESERVE);
             if (rc) {
-                rc = mdw_err_from_lmdb(rc);
+                rc = q_err(q, rc);
                 goto fail;
             }
             env_header(v.mv_data, source, ev[i].time_us, 0);
@@ -614,21 +653,20 @@ int mdw_queue_append(mdw_queue *q, uint8_t source, const mdw_queue_event *ev, si
         }
     }
     rc = txn_commit(q, txn);
-    if (rc == MDW_EFULL)
-        full_seen(q);
     if (rc == 0 && n) {
         mdw_counter_add(&m_appended, n);
         signal_appended(q);
     }
-    return rc;
+    goto out;
 fail:
     if (cur)
         mdb_cursor_close(cur);
     txn_abort(q, txn);
+out:
     if (rc == MDW_EFULL)
         full_seen(q);
-    else
-        mdw_error("queue", "append failed", "n=%zu err=\"%s\"", n, mdw_strerror(rc));
+    else if (rc)
+        q_log_fail(q, n ? "append failed" : "cursor commit failed", rc);
     return rc;
 }
 
@@ -641,8 +679,10 @@ int mdw_queue_get_cursor(mdw_queue *q, uint8_t source, int64_t *cursor)
 {
     MDB_txn *txn;
     int rc = txn_begin(q, MDB_RDONLY, &txn);
-    if (rc)
+    if (rc) {
+        q_log_fail(q, "cursor read failed", rc);
         return rc;
+    }
     char ck[32];
     uint64_t v = 0;
     cursor_key(ck, sizeof ck, source);
@@ -650,6 +690,8 @@ int mdw_queue_get_cursor(mdw_queue *q, uint8_t source, int64_t *cursor)
     txn_abort(q, txn);
     if (rc == 0)
         *cursor = (int64_t)v;
+    else if (rc != MDW_ENOTFOUND)
+        q_log_fail(q, "cursor read failed", rc);
     return rc;
 }
 
@@ -701,11 +743,15 @@ int mdw_queue_claim(mdw_queue *q, uint64_t after_seq, size_t max, mdw_queue_batc
     MDB_txn *txn;
     MDB_cursor *cur;
     int rc = txn_begin(q, MDB_RDONLY, &txn);
-    if (rc)
+    if (rc) {
+        q_log_fail(q, "claim failed", rc);
         return rc;
+    }
     if ((rc = mdb_cursor_open(txn, q->events, &cur))) {
         txn_abort(q, txn);
-        return mdw_err_from_lmdb(rc);
+        rc = q_err(q, rc);
+        q_log_fail(q, "claim failed", rc);
+        return rc;
     }
     unsigned char kb[8];
     MDB_val k, v;
@@ -724,8 +770,11 @@ int mdw_queue_claim(mdw_queue *q, uint64_t after_seq, size_t max, mdw_queue_batc
     txn_abort(q, txn);
     for (size_t i = 0; i < b->n; i++)
         b->items[i].data = b->store + (uintptr_t)b->items[i].data;
-    if (rc)
+    if (rc) {
         b->n = 0;
+        if (rc != MDW_ECORRUPT && rc != MDW_EVERSION) /* env_parse logged those */
+            q_log_fail(q, "claim failed", rc);
+    }
     return rc;
 }
 
@@ -743,7 +792,7 @@ static int ack_range(mdw_queue *q, const uint64_t *seqs, size_t n)
     MDB_cursor *cur;
     if ((rc = mdb_cursor_open(txn, q->events, &cur))) {
         txn_abort(q, txn);
-        return mdw_err_from_lmdb(rc);
+        return q_err(q, rc);
     }
     size_t done = 0;
     int here = 0; /* the cursor is on an entry (the one after the last delete) */
@@ -770,7 +819,7 @@ static int ack_range(mdw_queue *q, const uint64_t *seqs, size_t n)
     mdb_cursor_close(cur);
     if (rc) {
         txn_abort(q, txn);
-        return mdw_err_from_lmdb(rc);
+        return q_err(q, rc);
     }
     rc = txn_commit(q, txn);
     if (rc == 0)
@@ -778,23 +827,29 @@ static int ack_range(mdw_queue *q, const uint64_t *seqs, size_t n)
     return rc;
 }
 
+/*
+** A delete copies pages; on a completely full map (pages pinned by a
+** reader, say) a big ack may not fit where smaller ones do, and draining
+** is the way out of "full": split.
+*/
+static int ack_split(mdw_queue *q, const uint64_t *seqs, size_t n)
+{
+    int rc = ack_range(q, seqs, n);
+    if (rc == MDW_EFULL && n > 1) {
+        rc = ack_split(q, seqs, n / 2);
+        if (rc == 0)
+            rc = ack_split(q, seqs + n / 2, n - n / 2);
+    }
+    return rc;
+}
+
 int mdw_queue_ack(mdw_queue *q, const uint64_t *seqs, size_t n)
 {
     if (!n)
         return 0;
-    int rc = ack_range(q, seqs, n);
-    /*
-    ** A delete copies pages; on a completely full map (pages pinned by a
-    ** reader, say) a big ack may not fit where smaller ones do, and draining
-    ** is the way out of "full": split.
-    */
-    if (rc == MDW_EFULL && n > 1) {
-        rc = mdw_queue_ack(q, seqs, n / 2);
-        if (rc == 0)
-            rc = mdw_queue_ack(q, seqs + n / 2, n - n / 2);
-    }
+    int rc = ack_split(q, seqs, n);
     if (rc)
-        mdw_error("queue", "ack failed", "n=%zu err=\"%s\"", n, mdw_strerror(rc));
+        q_log_fail(q, "ack failed", rc);
     return rc;
 }
 
@@ -828,19 +883,19 @@ static int fail_event(mdw_queue *q, uint64_t seq, const char *error, int force, 
     MDB_txn *txn;
     int rc = txn_begin(q, 0, &txn);
     if (rc)
-        return rc;
+        goto out;
     unsigned char kb[8];
     MDB_val k, v;
     key_seq(kb, seq, &k);
     rc = mdb_get(txn, q->events, &k, &v);
     if (rc) {
         txn_abort(q, txn);
-        return rc == MDB_NOTFOUND ? MDW_ENOTFOUND : mdw_err_from_lmdb(rc);
+        return rc == MDB_NOTFOUND ? MDW_ENOTFOUND : q_err(q, rc); /* not found: acked meanwhile */
     }
     envelope e;
     if ((rc = env_parse(&v, seq, &e))) {
         txn_abort(q, txn);
-        return rc;
+        return rc; /* logged by env_parse */
     }
     /* v points into the map; copy before writing to the same tree. */
     MDB_val nv = {v.mv_size, xmemdup(v.mv_data, v.mv_size)};
@@ -857,19 +912,23 @@ static int fail_event(mdw_queue *q, uint64_t seq, const char *error, int force, 
     free(nv.mv_data);
     if (rc) {
         txn_abort(q, txn);
-        return rc;
+        goto out;
     }
     if ((rc = txn_commit(q, txn)))
-        return rc;
+        goto out;
     mdw_counter_inc(&m_nacked);
     if (to_dead) {
         mdw_counter_inc(&m_dead);
-        mdw_warn("queue", "event dead-lettered", "seq=%llu attempts=%u error=\"%s\"",
-                 (unsigned long long)seq, attempts, error ? error : "");
+        if (!force) /* a forced dead letter is the caller's decision, logged there */
+            mdw_warn("queue", "event dead-lettered", "seq=%llu attempts=%u error=\"%s\"",
+                     (unsigned long long)seq, attempts, error ? error : "");
         if (dead_out)
             *dead_out = 1;
     }
     return 0;
+out:
+    q_log_fail(q, force ? "dead letter failed" : "nack failed", rc);
+    return rc;
 }
 
 int mdw_queue_nack(mdw_queue *q, uint64_t seq, const char *error, int *dead_out)
@@ -889,11 +948,13 @@ int mdw_queue_dead_list(mdw_queue *q, mdw_queue_dead_fn fn, void *ctx)
     MDB_txn *txn;
     MDB_cursor *cur;
     int rc = txn_begin(q, MDB_RDONLY, &txn);
-    if (rc)
-        return rc;
-    if ((rc = mdb_cursor_open(txn, q->dead, &cur))) {
+    if (!rc && (rc = mdb_cursor_open(txn, q->dead, &cur))) {
         txn_abort(q, txn);
-        return mdw_err_from_lmdb(rc);
+        rc = q_err(q, rc);
+    }
+    if (rc) {
+        q_log_fail(q, "dead letter list failed", rc);
+        return rc;
     }
     MDB_val k, v;
     int lrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -912,8 +973,10 @@ int mdw_queue_dead_list(mdw_queue *q, mdw_queue_dead_fn fn, void *ctx)
             break;
         lrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    if (!rc && lrc != MDB_NOTFOUND)
-        rc = mdw_err_from_lmdb(lrc);
+    if (!rc && lrc != MDB_NOTFOUND) {
+        rc = q_err(q, lrc);
+        q_log_fail(q, "dead letter list failed", rc);
+    }
     mdb_cursor_close(cur);
     txn_abort(q, txn);
     return rc;
@@ -1002,8 +1065,7 @@ static int dead_move(mdw_queue *q, uint64_t seq, int requeue, uint64_t *n_out)
     if (n_out)
         *n_out = total;
     if (rc)
-        mdw_error("queue", requeue ? "dead requeue failed" : "dead purge failed", "err=\"%s\"",
-                  mdw_strerror(rc));
+        q_log_fail(q, requeue ? "dead requeue failed" : "dead purge failed", rc);
     else if (total)
         mdw_info("queue", requeue ? "dead letters requeued" : "dead letters purged", "n=%llu",
                  (unsigned long long)total);
@@ -1026,12 +1088,16 @@ int mdw_queue_stats_get(mdw_queue *q, mdw_queue_stats *st)
 {
     memset(st, 0, sizeof *st);
     MDB_txn *txn;
-    int rc = txn_begin(q, MDB_RDONLY, &txn);
-    if (rc)
-        return rc;
     MDB_stat es, ds;
-    mdb_stat(txn, q->events, &es);
-    mdb_stat(txn, q->dead, &ds);
+    int rc = txn_begin(q, MDB_RDONLY, &txn);
+    if (!rc && ((rc = mdb_stat(txn, q->events, &es)) || (rc = mdb_stat(txn, q->dead, &ds)))) {
+        txn_abort(q, txn);
+        rc = q_err(q, rc);
+    }
+    if (rc) {
+        q_log_fail(q, "stats failed", rc);
+        return rc;
+    }
     st->depth = es.ms_entries;
     st->dead = ds.ms_entries;
     unsigned psize;
@@ -1056,25 +1122,35 @@ int mdw_queue_stats_get(mdw_queue *q, mdw_queue_stats *st)
     return 0;
 }
 
-uint64_t mdw_queue_depth(mdw_queue *q)
+int mdw_queue_depth(mdw_queue *q, uint64_t *depth)
 {
+    *depth = 0;
     MDB_txn *txn;
-    if (txn_begin(q, MDB_RDONLY, &txn))
-        return 0;
-    MDB_stat es;
-    uint64_t d = mdb_stat(txn, q->events, &es) == 0 ? es.ms_entries : 0;
-    txn_abort(q, txn);
-    return d;
+    int rc = txn_begin(q, MDB_RDONLY, &txn);
+    if (rc == 0) {
+        MDB_stat es;
+        rc = q_err(q, mdb_stat(txn, q->events, &es));
+        if (rc == 0)
+            *depth = es.ms_entries;
+        txn_abort(q, txn);
+    }
+    if (rc)
+        q_log_fail(q, "depth read failed", rc);
+    return rc;
 }
 
 int mdw_queue_above_high_water(mdw_queue *q)
 {
-    return mdw_queue_depth(q) >= q->opts.high_water;
+    uint64_t d;
+    int rc = mdw_queue_depth(q, &d);
+    return rc ? rc : d >= q->opts.high_water;
 }
 
 int mdw_queue_below_low_water(mdw_queue *q)
 {
-    return mdw_queue_depth(q) <= q->opts.low_water;
+    uint64_t d;
+    int rc = mdw_queue_depth(q, &d);
+    return rc ? rc : d <= q->opts.low_water;
 }
 
 /* ---- wait / wake ------------------------------------------------------------------------ */

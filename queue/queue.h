@@ -23,9 +23,13 @@
 ** map). mdw_queue_wait() is woken by appends through this handle only; a
 ** consumer in another process relies on its timeout.
 **
-** Errors: 0 or a negative code (common/err.h). MDW_EFULL means the map is
-** full: pause ingest and retry after the consumer drains; nothing is
-** corrupted. Appends stop short of the last few pages of the map (1/32 of
+** Errors: 0 or a negative code (common/err.h), logged once here (failures
+** that are the environment's, mdw_err_environment(), at most every 10 s; a
+** short write on a full filesystem is reported as -ENOSPC, not LMDB's EIO):
+** callers pass the code on without logging it again. MDW_EFULL means the
+** map is full: pause ingest and retry after the consumer drains; nothing is
+** corrupted. -ENOSPC/-EIO: the same, the disk is full; nothing was written. Appends stop short of
+*the last few pages of the map (1/32 of
 ** it, 8..1024 pages) so acks, which copy pages too, still fit when full.
 ** Memory returned in mdw_queue_batch is owned by the batch
 ** (mdw_queue_batch_release).
@@ -146,8 +150,12 @@ int mdw_queue_dead_requeue(mdw_queue *q, uint64_t seq, uint64_t *n_out);
 int mdw_queue_dead_purge(mdw_queue *q, uint64_t seq, uint64_t *n_out);
 
 int mdw_queue_stats_get(mdw_queue *q, mdw_queue_stats *st);
-/* Cheap depth for backpressure checks (entries in `events`). */
-uint64_t mdw_queue_depth(mdw_queue *q);
+/*
+** Cheap depth for backpressure checks (entries in `events`): 0 and *depth,
+** or a negative code (logged) with *depth 0 — never a failure read as empty.
+*/
+int mdw_queue_depth(mdw_queue *q, uint64_t *depth);
+/* 1 or 0, or the negative code of mdw_queue_depth(). */
 int mdw_queue_above_high_water(mdw_queue *q);
 int mdw_queue_below_low_water(mdw_queue *q);
 

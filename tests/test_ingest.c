@@ -7,6 +7,7 @@
 #include "tests/test.h"
 
 #include <inttypes.h>
+#include <lmdb.h>
 
 #include "common/clock.h"
 #include "common/err.h"
@@ -14,6 +15,13 @@
 #include "common/mem.h"
 #include "firehose/ingest.h"
 #include "queue/queue.h"
+
+/* The queue's depth; UINT64_MAX when it cannot be read (no test expects that). */
+static uint64_t qdepth(mdw_queue *q)
+{
+    uint64_t d;
+    return mdw_queue_depth(q, &d) == 0 ? d : UINT64_MAX;
+}
 
 #define T0 1779719009000000LL
 
@@ -92,9 +100,9 @@ TEST(cursor_is_largest_time_read_including_drops)
     ASSERT_EQ(mdw_ingest_cursor(in), T0 + 300);
     /* Nothing is stored before the batch closes. */
     ASSERT_EQ(stored(q), -1);
-    ASSERT_EQ(mdw_queue_depth(q), 0);
+    ASSERT_EQ(qdepth(q), 0);
     ASSERT_OK(mdw_ingest_idle(in));
-    ASSERT_EQ(mdw_queue_depth(q), 1);
+    ASSERT_EQ(qdepth(q), 1);
     ASSERT_EQ(stored(q), T0 + 300); /* the dropped event's time counts */
     mdw_ingest_stats st;
     mdw_ingest_stats_get(in, &st);
@@ -112,7 +120,7 @@ TEST(cursor_is_largest_time_read_including_drops)
     ASSERT_EQ(mdw_ingest_cursor(in), T0 + 300);
     ASSERT_OK(mdw_ingest_flush(in));
     ASSERT_EQ(stored(q), T0 + 300);
-    ASSERT_EQ(mdw_queue_depth(q), 2);
+    ASSERT_EQ(qdepth(q), 2);
     mdw_ingest_free(in);
     mdw_queue_close(q);
 }
@@ -132,24 +140,24 @@ TEST(batch_closes_on_count_idle_and_age)
     /* N events: the third candidate closes the batch by itself. */
     for (int i = 0; i < 3; i++)
         ASSERT_EQ(feed(in, T0 + i, "delete", ""), MDW_FILTER_PASS);
-    ASSERT_EQ(mdw_queue_depth(q), 3);
+    ASSERT_EQ(qdepth(q), 3);
     ASSERT_EQ(stored(q), T0 + 2);
     /* Age: one candidate waits until batch_max_us has passed. */
     ASSERT_EQ(feed(in, T0 + 10, "delete", ""), MDW_FILTER_PASS);
     ASSERT_OK(mdw_ingest_tick(in));
-    ASSERT_EQ(mdw_queue_depth(q), 3);
+    ASSERT_EQ(qdepth(q), 3);
     ASSERT(mdw_ingest_next_tick_us(in) <= 5000);
     mdw_clock_fake_advance(&clk, 4999);
     ASSERT_OK(mdw_ingest_tick(in));
-    ASSERT_EQ(mdw_queue_depth(q), 3);
+    ASSERT_EQ(qdepth(q), 3);
     mdw_clock_fake_advance(&clk, 1);
     ASSERT_OK(mdw_ingest_tick(in));
-    ASSERT_EQ(mdw_queue_depth(q), 4);
+    ASSERT_EQ(qdepth(q), 4);
     ASSERT_EQ(stored(q), T0 + 10);
     /* Idle: the socket had nothing more, the batch closes at once. */
     ASSERT_EQ(feed(in, T0 + 20, "update", "x"), MDW_FILTER_PASS);
     ASSERT_OK(mdw_ingest_idle(in));
-    ASSERT_EQ(mdw_queue_depth(q), 5);
+    ASSERT_EQ(qdepth(q), 5);
     /* Each event's bytes and time_us are stored as read. */
     mdw_queue_batch b;
     mdw_queue_batch_init(&b);
@@ -190,7 +198,7 @@ TEST(quiet_stream_commits_cursor_every_second)
                    stored(q), t);
         ASSERT(stored(q) <= t);
     }
-    ASSERT_EQ(mdw_queue_depth(q), 0);
+    ASSERT_EQ(qdepth(q), 0);
     mdw_ingest_stats st;
     mdw_ingest_stats_get(in, &st);
     ASSERT(st.cursor_commits >= 4 && st.cursor_commits <= 6);
@@ -224,7 +232,7 @@ TEST(pending_candidate_holds_back_cursor_only_commit)
     ASSERT_EQ(stored(q), -1);
     ASSERT_OK(mdw_ingest_flush(in));
     ASSERT_EQ(stored(q), T0 + 9);
-    ASSERT_EQ(mdw_queue_depth(q), 1);
+    ASSERT_EQ(qdepth(q), 1);
     mdw_ingest_free(in);
     mdw_queue_close(q);
 }
@@ -242,12 +250,12 @@ TEST(backpressure_hysteresis)
     ASSERT_OK(mdw_ingest_new(&in, q, &clk, &o));
     for (int i = 0; i < 10; i++)
         ASSERT_EQ(feed(in, T0 + i, "delete", ""), MDW_FILTER_PASS);
-    ASSERT_EQ(mdw_queue_depth(q), 10);
+    ASSERT_EQ(qdepth(q), 10);
     ASSERT_EQ(mdw_ingest_should_pause(in), 1);
     /* Events still delivered while paused are kept, never dropped. */
     ASSERT_EQ(feed(in, T0 + 100, "delete", ""), MDW_FILTER_PASS);
     ASSERT_OK(mdw_ingest_idle(in));
-    ASSERT_EQ(mdw_queue_depth(q), 11);
+    ASSERT_EQ(qdepth(q), 11);
     /* Drain to 6 (> low water 4): still paused. */
     mdw_queue_batch b;
     mdw_queue_batch_init(&b);
@@ -358,9 +366,9 @@ TEST(explicit_positions_for_relay_sources)
 
 static int wait_depth(mdw_queue *q, uint64_t want)
 {
-    for (int i = 0; i < 400 && mdw_queue_depth(q) != want; i++)
+    for (int i = 0; i < 400 && qdepth(q) != want; i++)
         usleep(5000);
-    return mdw_queue_depth(q) == want;
+    return qdepth(q) == want;
 }
 
 /* The writer thread: same rules, group commit, EFULL retried by the writer, no loss. */
@@ -435,6 +443,60 @@ TEST(async_writer_group_commit_and_full_queue)
     mdw_queue_close(q);
 }
 
+/* Replaces the queue's next_seq with a 3-byte value: appends then fail with MDW_ECORRUPT. */
+static int corrupt_next_seq(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    int rc;
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 4)) ||
+        (rc = mdb_env_open(env, dir, 0, 0644)))
+        return rc;
+    if (!(rc = mdb_txn_begin(env, NULL, 0, &txn))) {
+        MDB_val k = {8, "next_seq"}, v = {3, "bad"};
+        if ((rc = mdb_dbi_open(txn, "meta", 0, &dbi)) || (rc = mdb_put(txn, dbi, &k, &v, 0)))
+            mdb_txn_abort(txn);
+        else
+            rc = mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    return rc;
+}
+
+/*
+** A queue error no retry cures (here a corrupt next_seq) ends ingest: the
+** error (not a filter result, not a pause) comes back from idle, from
+** every later event and from flush; nothing is stored, the cursor stays.
+** A full map, by contrast, only pauses (queue_full_pauses_and_retries_without_loss).
+*/
+TEST(fatal_queue_error_is_returned_and_ends_ingest)
+{
+    mdw_clock clk;
+    mdw_clock_fake_init(&clk, T0);
+    const char *dir = TEST_TMPDIR();
+    mdw_queue *q = open_q(dir, 1000, 500, 0);
+    ASSERT(q);
+    mdw_queue_close(q);
+    ASSERT_OK(corrupt_next_seq(dir));
+    q = open_q(dir, 1000, 500, 0);
+    ASSERT(q);
+    mdw_ingest_opts o;
+    mdw_ingest_opts_default(&o, MDW_SOURCE_JETSTREAM, "test");
+    mdw_ingest *in;
+    ASSERT_OK(mdw_ingest_new(&in, q, &clk, &o));
+    ASSERT_EQ(feed(in, T0 + 100, "create", "tagged #atr_0000abcd"), MDW_FILTER_PASS);
+    ASSERT_EQ(mdw_ingest_idle(in), MDW_ECORRUPT);
+    ASSERT(mdw_ingest_should_pause(in));
+    ASSERT_EQ(feed(in, T0 + 200, "create", "tagged #atr_0000abcd"), MDW_ECORRUPT);
+    ASSERT_EQ(mdw_ingest_tick(in), MDW_ECORRUPT);
+    ASSERT_EQ(mdw_ingest_flush(in), MDW_ECORRUPT);
+    ASSERT_EQ(mdw_ingest_committed_cursor(in), 0);
+    ASSERT_EQ(stored(q), -1);
+    mdw_ingest_free(in);
+    mdw_queue_close(q);
+}
+
 int main(void)
 {
     mdw_log_set_level(MDW_LOG_WARN);
@@ -446,5 +508,6 @@ int main(void)
     RUN(queue_full_pauses_and_retries_without_loss);
     RUN(explicit_positions_for_relay_sources);
     RUN(async_writer_group_commit_and_full_queue);
+    RUN(fatal_queue_error_is_returned_and_ends_ingest);
     return TEST_REPORT();
 }

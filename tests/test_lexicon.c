@@ -296,6 +296,19 @@ TEST(loader_refuses_bad_documents)
     ASSERT(lex == NULL);
 }
 
+/* Found by fuzz_lexicon (UBSan): an empty `defs` reached qsort(NULL, 0, ...). */
+TEST(document_with_empty_defs_loads)
+{
+    const char *doc = "{\"lexicon\":1,\"id\":\"com.example.t.empty\",\"defs\":{}}";
+    mdw_lexicon *lex;
+    ASSERT_OK(mdw_lexicon_new(&lex));
+    ASSERT_OK(mdw_lexicon_add_doc(lex, doc, strlen(doc), "test"));
+    ASSERT(!mdw_lexicon_has_record(lex, "com.example.t.empty"));
+    char err[128];
+    ASSERT_EQ(check(lex, "com.example.t.empty", "{}", err, sizeof err), MDW_ENOTFOUND);
+    mdw_lexicon_free(lex);
+}
+
 TEST(refs_across_documents_and_recursion_depth)
 {
     const char *doc =
@@ -438,6 +451,7 @@ int main(void)
     RUN(datetime_parses_as_validated);
     RUN(graphemes_count_clusters);
     RUN(loader_refuses_bad_documents);
+    RUN(document_with_empty_defs_loads);
     RUN(refs_across_documents_and_recursion_depth);
     RUN(error_buffer_is_bounded);
     RUN(shared_between_threads);

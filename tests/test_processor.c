@@ -21,6 +21,13 @@
 #include "tests/test_processor_helpers.h"
 #include "common/banned.h"
 
+/* The queue's depth; UINT64_MAX when it cannot be read (no test expects that). */
+static uint64_t qdepth(mdw_queue *q)
+{
+    uint64_t d;
+    return mdw_queue_depth(q, &d) == 0 ? d : UINT64_MAX;
+}
+
 #define URI_MAX 256
 
 typedef struct pfx {
@@ -126,7 +133,7 @@ TEST(queue_to_feed)
     mdw_processor_stats_get(x.p, &st);
     ASSERT_EQ(st.applied, 4);
     ASSERT_EQ(st.refused + st.dead, 0);
-    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    ASSERT_EQ(qdepth(x.q), 0);
     mdw_index_stats is;
     ASSERT_OK(mdw_index_stats_get(f->ix, &is));
     ASSERT_EQ(is.last_applied_seq, st.last_seq);
@@ -183,7 +190,7 @@ TEST(invalid_records_refused_and_counted)
     ASSERT_EQ(st.refused_app, 1);
     ASSERT_EQ(st.refused_lexicon, 3);
     ASSERT_EQ(st.dead, 0);
-    ASSERT_EQ(mdw_queue_depth(x.q), 0); /* acked: refused records are not retried */
+    ASSERT_EQ(qdepth(x.q), 0); /* acked: refused records are not retried */
     ASSERT_EQ(mdw_metrics_counter_value("meadow_processor_rule_total", "rule=\"lexicon\""),
               before_lex + 3);
     char *feed = fx_feed(f, OWNER, TAG);
@@ -207,6 +214,74 @@ static int on_dead(void *ctx, uint64_t seq, uint32_t attempts, const char *error
     return 0;
 }
 
+/*
+** Posts are validated with app.bsky.feed.post's own lexicon (the AppView
+** drops what it refuses, so an indexed one would leave a page short): 1 MB
+** of text, 301 graphemes, four langs, a facet without its index are
+** refused with the reason, never indexed; a post with facets, langs, tags
+** and an external embed passes.
+*/
+TEST(posts_validated_by_their_lexicon)
+{
+    pfx x;
+    ASSERT_OK(pfx_open(&x, TEST_TMPDIR()));
+    fx *f = &x.f;
+    f->capturing = 1;
+    char curi[URI_MAX], good[URI_MAX], rkey[14];
+    fx_config(f, OWNER, TAG, curi, sizeof curi, NULL, NULL);
+    fx_join(f, ALICE, curi, "member", 1, NULL, 0);
+    size_t big = 1u << 20;
+    char *text = xmalloc(big + 1);
+    memset(text, 'x', big);
+    memcpy(text, "#atr_" TAG " ", 14);
+    text[big] = '\0';
+    fx_post(f, ALICE, text, NULL, 0);
+    memset(text, 'y', 301);
+    memcpy(text, "#atr_" TAG " ", 14);
+    text[301] = '\0';
+    fx_post(f, ALICE, text, NULL, 0); /* 301 graphemes (and bytes) */
+    free(text);
+    cJSON *r = fx_post_record(f, "four langs #atr_" TAG);
+    cJSON *langs = cJSON_AddArrayToObject(r, "langs");
+    for (int i = 0; i < 4; i++)
+        cJSON_AddItemToArray(langs, cJSON_CreateString("en"));
+    fx_rkey(f, rkey);
+    fx_run(f, fx_commit(f, ALICE, "app.bsky.feed.post", rkey, "create", r));
+    r = fx_post_record(f, "facet without index #atr_" TAG);
+    cJSON_AddItemToObject(r, "facets",
+                          cJSON_Parse("[{\"features\":[{\"$type\":\"app.bsky.richtext.facet#tag\","
+                                      "\"tag\":\"atr_" TAG "\"}]}]"));
+    fx_rkey(f, rkey);
+    fx_run(f, fx_commit(f, ALICE, "app.bsky.feed.post", rkey, "create", r));
+    r = fx_post_record(f, "all good #atr_" TAG);
+    cJSON_AddItemToObject(r, "facets",
+                          cJSON_Parse("[{\"index\":{\"byteStart\":9,\"byteEnd\":22},\"features\":[{"
+                                      "\"$type\":\"app.bsky.richtext.facet#tag\",\"tag\":\"atr_" TAG
+                                      "\"}]}]"));
+    cJSON_AddItemToObject(r, "langs", cJSON_Parse("[\"en\",\"ja\"]"));
+    cJSON_AddItemToObject(r, "tags", cJSON_Parse("[\"meadow\"]"));
+    cJSON_AddItemToObject(r, "embed",
+                          cJSON_Parse("{\"$type\":\"app.bsky.embed.external\",\"external\":{"
+                                      "\"uri\":\"https://example.com/\",\"title\":\"t\","
+                                      "\"description\":\"d\"}}"));
+    fx_rkey(f, rkey);
+    snprintf(good, sizeof good, "at://%s/app.bsky.feed.post/%s", ALICE, rkey);
+    fx_run(f, fx_commit(f, ALICE, "app.bsky.feed.post", rkey, "create", r));
+    ASSERT_OK(pfx_flush(&x));
+    ASSERT_OK(pfx_start(&x));
+    ASSERT_OK(pfx_drain(&x));
+    mdw_processor_stats st;
+    mdw_processor_stats_get(x.p, &st);
+    ASSERT_EQ(st.refused_lexicon, 4);
+    ASSERT_EQ(st.dead, 0);
+    ASSERT_EQ(st.applied, 3); /* config, membership, the good post */
+    ASSERT_EQ(qdepth(x.q), 0);
+    char *feed = fx_feed(f, OWNER, TAG);
+    ASSERT_STREQ(feed, good);
+    free(feed);
+    pfx_close(&x);
+}
+
 TEST(malformed_events_go_to_dead_letters)
 {
     pfx x;
@@ -222,7 +297,7 @@ TEST(malformed_events_go_to_dead_letters)
     mdw_processor_stats st;
     mdw_processor_stats_get(x.p, &st);
     ASSERT_EQ(st.dead, 4);
-    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    ASSERT_EQ(qdepth(x.q), 0);
     dead_seen d = {0};
     ASSERT_OK(mdw_queue_dead_list(x.q, on_dead, &d));
     ASSERT_EQ(d.n, 4);
@@ -271,7 +346,7 @@ TEST(crash_between_commit_and_ack_not_applied_twice)
     mdw_processor_stats_get(x.p, &st);
     ASSERT_EQ(st.replayed, 6);
     ASSERT_EQ(st.applied + st.noop, 0);
-    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    ASSERT_EQ(qdepth(x.q), 0);
     char *feed = fx_feed(f, OWNER, TAG);
     int n = 0;
     for (char *s = feed; (s = strstr(s, "at://")); s++)
@@ -465,13 +540,13 @@ TEST(index_full_keeps_events)
     ASSERT_OK(reopen_small(&x, tmp, 512u << 10, &small));
     size_t n;
     ASSERT_EQ(mdw_processor_step(x.p, &n), MDW_EFULL);
-    ASSERT_EQ(mdw_queue_depth(x.q), 3001);
+    ASSERT_EQ(qdepth(x.q), 3001);
     dead_seen d = {0};
     ASSERT_OK(mdw_queue_dead_list(x.q, on_dead, &d));
     ASSERT_EQ(d.n, 0);
     ASSERT_OK(reopen_small(&x, tmp, 64u << 20, &small));
     ASSERT_OK(pfx_drain(&x));
-    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    ASSERT_EQ(qdepth(x.q), 0);
     mdw_processor_stats st;
     mdw_processor_stats_get(x.p, &st);
     ASSERT_EQ(st.applied, 3001);
@@ -506,7 +581,7 @@ TEST(batch_spans_several_claims_one_transaction)
     mdw_processor_stats_get(x.p, &st);
     ASSERT_EQ(st.batches, 1);
     ASSERT_EQ(st.applied, 1000);
-    ASSERT_EQ(mdw_queue_depth(x.q), 300);
+    ASSERT_EQ(qdepth(x.q), 300);
     mdw_index_stats is;
     ASSERT_OK(mdw_index_stats_get(f->ix, &is));
     ASSERT_EQ(is.last_applied_seq, st.last_seq);
@@ -518,7 +593,7 @@ TEST(batch_spans_several_claims_one_transaction)
     mdw_processor_stats_get(x.p, &st);
     ASSERT_EQ(st.batches, 2);
     ASSERT_EQ(st.applied, 1300);
-    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    ASSERT_EQ(qdepth(x.q), 0);
     ASSERT_OK(mdw_index_stats_get(f->ix, &is));
     ASSERT_EQ(is.posts, 1299);
     pfx_close(&x);
@@ -577,7 +652,7 @@ static char *process_into(const char *dir, char **ev, size_t n, size_t batch, in
     x.cfg.decode_inline = inline_;
     if (pfx_flush(&x) || pfx_start(&x) || pfx_drain(&x))
         d = xstrdup("PROCESS FAILED");
-    else if (mdw_queue_depth(x.q) != 0)
+    else if (qdepth(x.q) != 0)
         d = xstrdup("QUEUE NOT DRAINED");
     else
         d = fx_dump(x.f.ix, MDW_INDEX_DUMP_RECORDS);
@@ -661,7 +736,7 @@ TEST(chunks_decoded_ahead_lose_nothing)
     ASSERT_EQ(n, 200);
     mdw_processor_close(x.p);
     x.p = NULL;
-    ASSERT_EQ(mdw_queue_depth(x.q), 2801);
+    ASSERT_EQ(qdepth(x.q), 2801);
     /* An index that fills up mid-stream, with chunks decoded ahead of each failed batch. */
     mdw_index *small = NULL;
     ASSERT_OK(reopen_small(&x, tmp, 512u << 10, &small));
@@ -670,10 +745,10 @@ TEST(chunks_decoded_ahead_lose_nothing)
         steps++;
     ASSERT_EQ(rc, MDW_EFULL);
     ASSERT(steps >= 1); /* some batches committed before the map filled */
-    size_t depth = mdw_queue_depth(x.q);
+    size_t depth = qdepth(x.q);
     ASSERT(depth < 2801 && depth > 0);
     ASSERT_EQ(mdw_processor_step(x.p, &n), MDW_EFULL); /* again from the queue's head */
-    ASSERT_EQ(mdw_queue_depth(x.q), depth);
+    ASSERT_EQ(qdepth(x.q), depth);
     dead_seen d = {0};
     ASSERT_OK(mdw_queue_dead_list(x.q, on_dead, &d));
     ASSERT_EQ(d.n, 0);
@@ -682,7 +757,7 @@ TEST(chunks_decoded_ahead_lose_nothing)
     uint64_t applied = st.applied;
     ASSERT_OK(reopen_small(&x, tmp, 64u << 20, &small));
     ASSERT_OK(pfx_drain(&x));
-    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    ASSERT_EQ(qdepth(x.q), 0);
     mdw_processor_stats_get(x.p, &st);
     ASSERT_EQ(applied + st.applied + st.replayed, 2801); /* each event once */
     mdw_index_stats is;
@@ -750,13 +825,13 @@ TEST(failed_batch_retried_before_later_events)
     mdw_buf_init(&saved, 1 << 20);
     ASSERT_OK(swap_record(f->ix, first, &saved));
     ASSERT_EQ(mdw_processor_step(x.p, &n), MDW_ECORRUPT);
-    ASSERT_EQ(mdw_queue_depth(x.q), 351);
+    ASSERT_EQ(qdepth(x.q), 351);
     ASSERT_EQ(mdw_processor_step(x.p, &n), MDW_ECORRUPT); /* the same batch, not the next */
-    ASSERT_EQ(mdw_queue_depth(x.q), 351);
+    ASSERT_EQ(qdepth(x.q), 351);
     ASSERT_OK(swap_record(f->ix, first, &saved));
     mdw_buf_release(&saved);
     ASSERT_OK(pfx_drain(&x));
-    ASSERT_EQ(mdw_queue_depth(x.q), 0);
+    ASSERT_EQ(qdepth(x.q), 0);
     mdw_processor_stats st;
     mdw_processor_stats_get(x.p, &st);
     ASSERT_EQ(st.applied, 451);
@@ -772,6 +847,7 @@ int main(void)
     mdw_log_set_level(MDW_LOG_OFF);
     RUN(queue_to_feed);
     RUN(invalid_records_refused_and_counted);
+    RUN(posts_validated_by_their_lexicon);
     RUN(malformed_events_go_to_dead_letters);
     RUN(crash_between_commit_and_ack_not_applied_twice);
     RUN(one_processor_per_data_dir);

@@ -24,9 +24,12 @@
 #include "lexicon/lexicon.h"
 
 static mdw_lexicon *lex;
-static const char *const nsids[] = {
-    "net.atrarium.community.config", "net.atrarium.community.membership",
-    "net.atrarium.moderation.action", "app.bsky.feed.generator", "com.example.lexicon.kitchen"};
+static const char *const nsids[] = {"net.atrarium.community.config",
+                                    "net.atrarium.community.membership",
+                                    "net.atrarium.moderation.action",
+                                    "app.bsky.feed.generator",
+                                    "app.bsky.feed.post",
+                                    "com.example.lexicon.kitchen"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -7,7 +7,13 @@
 **   fh_qtool take DIR            dump + ack: prints what it removes
 **   fh_qtool cursor DIR [SRC]    the stored cursor of source SRC (default 1, Jetstream)
 **   fh_qtool depth DIR           events waiting
+**   fh_qtool poison DIR          appends one event whose envelope version no
+**                                build knows (a queue error no retry cures:
+**                                tests that a stage which cannot go on ends the process)
+**   fh_qtool break-appends DIR   stores a next_seq of the wrong size: every later
+**                                append fails with "stored data corrupt" (ingest's fatal path)
 */
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +25,52 @@
 #include "firehose/sources.h"
 #include "common/banned.h"
 
+/*
+** Raw LMDB edits of queue/queue.c's layout: the last event's envelope
+** version byte set to 99 (poison), or next_seq replaced by 3 bytes (break).
+*/
+static int raw_edit(const char *dir, int poison)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+    if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 4)) ||
+        (rc = mdb_env_open(env, dir, 0, 0644)))
+        return mdw_err_from_lmdb(rc);
+    if ((rc = mdb_txn_begin(env, NULL, 0, &txn)))
+        goto out;
+    if (!poison) {
+        MDB_val bk = {8, "next_seq"}, bv = {3, "bad"};
+        if (!(rc = mdb_dbi_open(txn, "meta", 0, &dbi)))
+            rc = mdb_put(txn, dbi, &bk, &bv, 0);
+    } else if (!(rc = mdb_dbi_open(txn, "events", 0, &dbi)) &&
+               !(rc = mdb_cursor_open(txn, dbi, &cur))) {
+        if (!(rc = mdb_cursor_get(cur, &k, &v, MDB_LAST))) {
+            char *copy = xmemdup(v.mv_data, v.mv_size);
+            copy[0] = 99;
+            MDB_val nv = {v.mv_size, copy};
+            rc = mdb_cursor_put(cur, &k, &nv, MDB_CURRENT);
+            free(copy);
+        }
+        mdb_cursor_close(cur);
+    }
+    if (rc)
+        mdb_txn_abort(txn);
+    else
+        rc = mdb_txn_commit(txn);
+out:
+    mdb_env_close(env);
+    return mdw_err_from_lmdb(rc);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: fh_qtool dump|drain|take|cursor|depth DIR [SRC]\n");
+        fprintf(stderr,
+                "usage: fh_qtool dump|drain|take|cursor|depth|poison|break-appends DIR [SRC]\n");
         return 2;
     }
     mdw_log_set_level(MDW_LOG_WARN);
@@ -46,7 +94,9 @@ int main(int argc, char **argv)
             printf("none\n");
         rc = 0;
     } else if (!strcmp(cmd, "depth")) {
-        printf("%llu\n", (unsigned long long)mdw_queue_depth(q));
+        uint64_t depth;
+        if ((rc = mdw_queue_depth(q, &depth)) == 0)
+            printf("%llu\n", (unsigned long long)depth);
     } else if (!strcmp(cmd, "dump") || !strcmp(cmd, "drain") || !strcmp(cmd, "take")) {
         int drain = !strcmp(cmd, "drain"), take = !strcmp(cmd, "take");
         mdw_queue_batch b;
@@ -75,11 +125,23 @@ int main(int argc, char **argv)
         mdw_queue_batch_release(&b);
         if (drain)
             printf("%llu\n", (unsigned long long)total);
+    } else if (!strcmp(cmd, "poison")) {
+        mdw_queue_event ev = {"{}", 2, 1};
+        rc = mdw_queue_append(q, MDW_SOURCE_TEST, &ev, 1, 1);
+        mdw_queue_close(q);
+        q = NULL;
+        if (!rc)
+            rc = raw_edit(argv[2], 1);
+    } else if (!strcmp(cmd, "break-appends")) {
+        mdw_queue_close(q);
+        q = NULL;
+        rc = raw_edit(argv[2], 0);
     } else {
         fprintf(stderr, "fh_qtool: unknown command %s\n", cmd);
         rc = MDW_EINVALID;
     }
-    mdw_queue_close(q);
+    if (q)
+        mdw_queue_close(q);
     if (rc) {
         fprintf(stderr, "fh_qtool: %s\n", mdw_strerror(rc));
         return 1;

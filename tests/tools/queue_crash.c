@@ -337,7 +337,8 @@ static int run_check(const char *dir, const char *wlog, const char *clog, int dr
                     printf("VIOLATION: event %" PRIu64 " never delivered\n", n);
                     bad = 1;
                 }
-            if (!bad && mdw_queue_depth(q) != 0) {
+            uint64_t depth = 0;
+            if (!bad && (mdw_queue_depth(q, &depth) != 0 || depth != 0)) {
                 printf("VIOLATION: queue not empty after drain\n");
                 bad = 1;
             }

@@ -10,7 +10,7 @@
 #
 # SAN=asan builds everything with ASan+UBSan into build-asan/. CI=true selects
 # it by default (see .ci/run). SAN=tsan builds with ThreadSanitizer into
-# build-tsan/; `make SAN=tsan test` runs the whole suite under it (about 8
+# build-tsan/; `make SAN=tsan test` runs the whole suite under it (4-8
 # min), a race report from any process failing its test (tests/tsan.supp).
 # `make test-dated` runs the whole suite under faketime two years ahead and one
 # year back (tests/run_dated.sh; DATED='+30 days' picks other offsets).

@@ -9,7 +9,11 @@
 #   tests/fuzz/fuzz_*.c  -> build-fuzz/fuzz_*   (clang-14 libFuzzer, `make fuzz`)
 #
 # SAN=asan builds everything with ASan+UBSan into build-asan/. CI=true selects
-# it by default (see .ci/run).
+# it by default (see .ci/run). SAN=tsan builds with ThreadSanitizer into
+# build-tsan/; `make SAN=tsan test` runs the whole suite under it (4-8
+# min), a race report from any process failing its test (tests/tsan.supp).
+# `make test-dated` runs the whole suite under faketime two years ahead and one
+# year back (tests/run_dated.sh; DATED='+30 days' picks other offsets).
 
 ifeq ($(CI),true)
 SAN ?= asan
@@ -35,6 +39,11 @@ BUILD := build-asan
 CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
+ifeq ($(SAN),tsan)
+BUILD := build-tsan
+CFLAGS += -O1 -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+endif
 
 LIB_SRCS   := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -48,7 +57,7 @@ FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
 .SECONDARY:
-.PHONY: all deps run test bench fuzz format format-check clean unit-tests tools
+.PHONY: all deps run test test-dated bench fuzz format format-check clean unit-tests tools
 
 all: deps $(BUILD)/meadow $(TOOL_BINS)
 
@@ -90,6 +99,11 @@ unit-tests: $(TEST_BINS)
 test: deps $(BUILD)/meadow $(TEST_BINS) $(TOOL_BINS)
 	@BUILD=$(BUILD) tests/run.sh
 
+# The same suite with every process's clock shifted (faketime): no test may
+# depend on the date it runs.
+test-dated: deps $(BUILD)/meadow $(TEST_BINS) $(TOOL_BINS)
+	@BUILD=$(BUILD) tests/run_dated.sh $(if $(DATED),"$(DATED)")
+
 run: deps $(BUILD)/meadow
 	$(BUILD)/meadow serve
 
@@ -112,6 +126,6 @@ format-check:
 	@clang-format --dry-run --Werror $(FORMAT_SRCS) && echo "format-check: ok"
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
--include $(shell find build build-asan -name '*.d' 2>/dev/null)
+-include $(shell find build build-asan build-tsan -name '*.d' 2>/dev/null)

@@ -2,20 +2,25 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "common/banned.h"
 
-static volatile sig_atomic_t stop_flag;
+/*
+** Set by a signal handler, read by every stage's thread: a lock-free atomic,
+** which C11 allows in a handler; volatile sig_atomic_t is only for one thread.
+*/
+static atomic_int stop_flag;
 static int stop_efd = -1;
 
 static void on_signal(int sig)
 {
     (void)sig;
     int saved = errno;
-    stop_flag = 1;
+    atomic_store(&stop_flag, 1);
     if (stop_efd >= 0) {
         uint64_t one = 1;
         ssize_t w = write(stop_efd, &one, sizeof one);
@@ -40,7 +45,7 @@ int mdw_stop_install(void)
 
 int mdw_stop_requested(void)
 {
-    return stop_flag != 0;
+    return atomic_load_explicit(&stop_flag, memory_order_relaxed) != 0;
 }
 
 int mdw_stop_fd(void)

@@ -70,7 +70,14 @@ struct conn {
 static const int tracked_status[] = {200, 204, 400, 401, 404, 405, 414, 500, 501, 503};
 #define NSTATUS (sizeof tracked_status / sizeof tracked_status[0] + 1) /* + "other" */
 
+/*
+** Two locks: metrics_mu serialises the lazy registration below, gauge_mu
+** guards gauge_fg. The registry calls inflight_value under its own lock while
+** registration takes the registry's lock, so one mutex for both would order
+** them both ways (a deadlock ThreadSanitizer reported).
+*/
 static pthread_mutex_t metrics_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t gauge_mu = PTHREAD_MUTEX_INITIALIZER;
 static mdw_counter req_total[MDW_ROUTE_COUNT][NSTATUS];
 static char req_labels[MDW_ROUTE_COUNT][NSTATUS][64];
 static _Atomic int req_registered[MDW_ROUTE_COUNT][NSTATUS];
@@ -87,17 +94,17 @@ static mdw_feedgen *gauge_fg; /* the server the in-flight gauge reads (last star
 static double inflight_value(void *ctx)
 {
     (void)ctx;
-    pthread_mutex_lock(&metrics_mu);
+    pthread_mutex_lock(&gauge_mu);
     double v = gauge_fg ? (double)atomic_load(&gauge_fg->inflight) : 0.0;
-    pthread_mutex_unlock(&metrics_mu);
+    pthread_mutex_unlock(&gauge_mu);
     return v;
 }
 
 static void metrics_init(mdw_feedgen *fg)
 {
-    pthread_mutex_lock(&metrics_mu);
+    pthread_mutex_lock(&gauge_mu);
     gauge_fg = fg;
-    pthread_mutex_unlock(&metrics_mu);
+    pthread_mutex_unlock(&gauge_mu);
     mdw_counter_register(&posts_served);
     mdw_counter_register(&entries_scanned);
     inflight_gauge.name = "meadow_feedgen_requests_in_flight";
@@ -371,10 +378,10 @@ int mdw_feedgen_start_opts(mdw_feedgen **out, const mdw_feedgen_opts *o)
         int e = errno ? errno : EADDRINUSE;
         mdw_error("feedgen", "cannot start HTTP server", "bind=\"%s\" port=%d err=\"%s\"",
                   cfg->bind, port, strerror(e));
-        pthread_mutex_lock(&metrics_mu);
+        pthread_mutex_lock(&gauge_mu);
         if (gauge_fg == fg)
             gauge_fg = NULL;
-        pthread_mutex_unlock(&metrics_mu);
+        pthread_mutex_unlock(&gauge_mu);
         free(fg->service_did);
         free(fg->hostname);
         free(fg);
@@ -416,10 +423,10 @@ void mdw_feedgen_stop(mdw_feedgen *fg)
     MHD_stop_daemon(fg->d);
     if (lsock != MHD_INVALID_SOCKET)
         close(lsock);
-    pthread_mutex_lock(&metrics_mu);
+    pthread_mutex_lock(&gauge_mu);
     if (gauge_fg == fg)
         gauge_fg = NULL;
-    pthread_mutex_unlock(&metrics_mu);
+    pthread_mutex_unlock(&gauge_mu);
     if (fg->on_stop)
         fg->on_stop(fg->on_stop_arg);
     mdw_info("feedgen", "stopped", "port=%d unfinished=%d", fg->port, left);

@@ -43,6 +43,12 @@ struct mdw_ingest {
     int64_t last_commit_us; /* last hand-off (async) or commit (sync) */
     int64_t next_retry_us;
     uint64_t counts[MDW_FILTER_NREASONS]; /* not yet published */
+    /*
+    ** The reader's totals for stats_get, which any thread may call: atomics
+    ** written by the reader alone (bump), so no lock and no locked increment
+    ** per event on the hot path.
+    */
+    _Atomic uint64_t n_events, n_candidates, n_by_reason[MDW_FILTER_NREASONS];
     /* shared */
     atomic_int above_high; /* hysteresis: set at high water, cleared at low water */
     atomic_int blocked;    /* the queue refused the last append: retrying */
@@ -63,6 +69,13 @@ struct mdw_ingest {
     void *wake_ctx;
     mdw_ingest_stats st; /* writer-side fields under mu in async mode */
 };
+
+/* Single-writer counter: a relaxed load and store, which cost what `c++` does. */
+static inline void bump(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
 
 static mdw_counter m_batches = MDW_COUNTER_INIT("meadow_firehose_batches_total", NULL,
                                                 "Batches appended to the queue by ingest");
@@ -443,8 +456,8 @@ void mdw_ingest_advance(mdw_ingest *in, int64_t position)
 void mdw_ingest_malformed(mdw_ingest *in, mdw_filter_reason r, const void *head, size_t len)
 {
     in->counts[r]++;
-    in->st.by_reason[r]++;
-    in->st.events++;
+    bump(&in->n_by_reason[r]);
+    bump(&in->n_events);
     mdw_filter_log_malformed(r, head, len, mdw_clock_mono_us(in->clock));
 }
 
@@ -501,17 +514,17 @@ static int feed(mdw_ingest *in, const void *data, size_t len, int64_t position, 
     mdw_filter_verdict v;
     mdw_filter_result res = mdw_filter_event(data, len, &v);
     mdw_filter_reason r = v.reason;
-    in->st.events++;
+    bump(&in->n_events);
     if (res == MDW_FILTER_PASS && !mdw_queue_event_fits(in->q, len)) {
         res = MDW_FILTER_MALFORMED;
         r = MDW_FILTER_OVERSIZE;
     }
     in->counts[r]++;
-    in->st.by_reason[r]++;
+    bump(&in->n_by_reason[r]);
     if (res == MDW_FILTER_MALFORMED)
         mdw_filter_log_malformed(r, data, len, mdw_clock_mono_us(in->clock));
     if (res == MDW_FILTER_PASS) {
-        in->st.candidates++;
+        bump(&in->n_candidates);
         int rc = keep(in, data, len, v.has_time ? v.time_us : 0);
         if (rc)
             return rc;
@@ -646,6 +659,10 @@ void mdw_ingest_stats_get(const mdw_ingest *in, mdw_ingest_stats *st)
     pthread_mutex_lock((pthread_mutex_t *)&in->mu);
     *st = in->st;
     pthread_mutex_unlock((pthread_mutex_t *)&in->mu);
+    st->events = atomic_load_explicit(&in->n_events, memory_order_relaxed);
+    st->candidates = atomic_load_explicit(&in->n_candidates, memory_order_relaxed);
+    for (int r = 0; r < MDW_FILTER_NREASONS; r++)
+        st->by_reason[r] = atomic_load_explicit(&in->n_by_reason[r], memory_order_relaxed);
     st->pending = in->open.n;
     st->paused = mdw_ingest_should_pause(in);
     st->pauses = in->pauses;

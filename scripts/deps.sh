@@ -12,6 +12,7 @@ PKGS=(
   clang-14 libclang-rt-14-dev clang-format
   curl wrk lmdb-utils openssl ca-certificates
   python3 util-linux procps iproute2
+  faketime
 )
 # Node.js + npm run the cross-checks (@atproto/lexicon, @atproto/api) and the
 # end-to-end PDS. A machine that already has a node on PATH keeps it.

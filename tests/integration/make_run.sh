@@ -4,14 +4,15 @@
 # the source retries, and exits 0 on SIGINT (and on SIGTERM) — make too.
 # Settings come from MEADOW_* (data dir and port in a temp dir / free port;
 # the Jetstream URL is a refused local port so nothing leaves the machine).
-# SAN is passed through so an ASan run reuses build-asan/meadow instead of
-# rebuilding with other flags.
+# SAN is passed through so an ASan (TSan) run reuses build-asan/meadow
+# (build-tsan/meadow) instead of rebuilding with other flags.
 . "$(dirname "$0")/../lib.sh"
 T_DIR=$T
 . "$(dirname "$0")/pipeline_lib.bash"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 case "${BUILD:-build}" in
 build-asan) SANARG=SAN=asan ;;
+build-tsan) SANARG=SAN=tsan ;;
 *) SANARG=SAN= ;;
 esac
 

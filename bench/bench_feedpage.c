@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "bench/bench.h"
+#include "common/atname.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "feedgen/xrpc.h"
@@ -144,7 +145,7 @@ int main(void)
     /* The bare walk starts at the same positions: the decoded cursor keys. */
     static uint8_t keys[NCUR][MDW_IX_H + 8 + MDW_IX_H];
     uint8_t tag[MDW_IX_TAG];
-    mdw_ix_tag_parse(ID, 8, tag);
+    mdw_tag_id_parse(ID, 8, tag);
     for (int i = 0; i < ncur; i++) {
         mdw_ix_comm_key(OWNER, tag, keys[i]);
         if (cursors[i][0]) {

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cmd/commands.h"
+#include "common/atname.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -247,14 +248,10 @@ static int parse_hashtag(const char *s, char id[9])
         s++;
     if (!strncmp(s, "atr_", 4))
         s += 4;
-    if (strlen(s) != 8)
+    uint8_t tag[4];
+    if (mdw_tag_id_parse(s, strlen(s), tag))
         return MDW_EMALFORMED;
-    for (int i = 0; i < 8; i++) {
-        char ch = s[i];
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
-            return MDW_EMALFORMED;
-        id[i] = ch;
-    }
+    memcpy(id, s, 8);
     id[8] = '\0';
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "common/mem.h"
 #include "index/index_impl.h"
@@ -196,7 +197,7 @@ int mdw_index_dump(mdw_index *ix, FILE *out, const char *owner_did, const char *
         return rc;
     if (owner_did && hashtag_id) {
         uint8_t tag[4], ck[MDW_IX_H];
-        if (mdw_ix_tag_parse(hashtag_id, strlen(hashtag_id), tag)) {
+        if (mdw_tag_id_parse(hashtag_id, strlen(hashtag_id), tag)) {
             rc = MDW_EMALFORMED;
             goto out;
         }

@@ -9,8 +9,6 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
-
 #include "common/atname.h"
 #include "common/crypto.h"
 #include "common/err.h"
@@ -27,46 +25,13 @@ static const char *const retired_tables[] = {"post_refs", "posts", "author_posts
 _Atomic uint64_t mdw_ix_collisions;
 
 /*
-** SHA-256 fetched once: EVP_sha256() makes EVP_Digest look the algorithm up
-** in the provider store on every call (a lock and a search; 6% of the
-** processor's time in bench_processor).
+** Keys hash with common/crypto's SHA-256 (the digest fetched once, one
+** context per thread: docs/index.md, "Hashed keys").
 */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-/*
-** And one digest context per thread: EVP_Digest allocates and frees a
-** context on every call (malloc, free and provider bookkeeping cost more
-** than hashing a 40-byte key). Freed by the key's destructor at thread exit.
-*/
-static pthread_key_t sha256_ctx_key;
-static void ctx_free(void *c)
-{
-    EVP_MD_CTX_free(c);
-}
-static void sha256_fetch(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (pthread_key_create(&sha256_ctx_key, ctx_free) != 0)
-        sha256_md = NULL;
-}
-
 void mdw_ix_hash2(const void *a, size_t an, const void *b, size_t bn, uint8_t out[MDW_IX_H])
 {
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    pthread_once(&sha256_once, sha256_fetch);
-    EVP_MD_CTX *ctx = sha256_md ? pthread_getspecific(sha256_ctx_key) : NULL;
-    if (sha256_md && !ctx && (ctx = EVP_MD_CTX_new()) != NULL &&
-        pthread_setspecific(sha256_ctx_key, ctx) != 0) {
-        EVP_MD_CTX_free(ctx);
-        ctx = NULL;
-    }
-    if (!ctx || !EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, a, an) ||
-        (bn && !EVP_DigestUpdate(ctx, b, bn)) || !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
-        /* Only on a broken libcrypto: nothing sane to continue with. */
-        mdw_error("index", "sha256 failed", NULL);
-        abort();
-    }
+    uint8_t md[MDW_SHA256_LEN];
+    mdw_sha256_2(a, an, b, bn, md);
     memcpy(out, md, MDW_IX_H);
 }
 
@@ -81,7 +46,7 @@ void mdw_ix_rec_key(const char *uri, uint8_t out[MDW_IX_RK])
     const char *slash = strrchr(uri, '/');
     const char *rkey = slash ? slash + 1 : uri;
     int64_t t = 0;
-    if (mdw_ix_tid_time(rkey, n - (size_t)(rkey - uri), &t) != 0)
+    if (mdw_tid_time(rkey, n - (size_t)(rkey - uri), &t) != 0)
         t = 0;
     mdw_ix_put_be64(out, (uint64_t)t);
     mdw_ix_hash(uri, n, out + 8);
@@ -100,11 +65,6 @@ void mdw_ix_comm_key(const char *owner, const uint8_t tag[MDW_IX_TAG], uint8_t o
     mdw_ix_hash(s, n + 9, out);
     if (s != small)
         free(s);
-}
-
-int mdw_ix_tag_parse(const char *hex8, size_t len, uint8_t out[MDW_IX_TAG])
-{
-    return mdw_tag_id_parse(hex8, len, out);
 }
 
 void mdw_ix_tag_format(const uint8_t tag[MDW_IX_TAG], char out[9])
@@ -267,22 +227,12 @@ char *mdw_ix_str_dup(mdw_ix_str a)
 
 /* ---- cursors: base64url(sortkey_be || uri hash) ---- */
 
-static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 void mdw_ix_cursor_encode(int64_t sortkey, const uint8_t urih[MDW_IX_H], char *out)
 {
     uint8_t raw[8 + MDW_IX_H];
     mdw_ix_put_be64(raw, mdw_ix_sk_enc(sortkey));
     memcpy(raw + 8, urih, MDW_IX_H);
-    size_t o = 0;
-    for (size_t i = 0; i < sizeof raw; i += 3) { /* 24 bytes: whole groups of 3 */
-        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-        out[o++] = b64u[v >> 18 & 63];
-        out[o++] = b64u[v >> 12 & 63];
-        out[o++] = b64u[v >> 6 & 63];
-        out[o++] = b64u[v & 63];
-    }
-    out[o] = '\0';
+    mdw_base64_encode_to(out, raw, sizeof raw, MDW_B64_URL); /* 24 bytes: 32 characters */
 }
 
 int mdw_ix_cursor_decode(const char *s, int64_t *sortkey, uint8_t urih[MDW_IX_H])
@@ -295,13 +245,6 @@ int mdw_ix_cursor_decode(const char *s, int64_t *sortkey, uint8_t urih[MDW_IX_H]
     *sortkey = mdw_ix_sk_dec(mdw_ix_get_be64(raw));
     memcpy(urih, raw + 8, MDW_IX_H);
     return 0;
-}
-
-/* ---- TIDs ---- */
-
-int mdw_ix_tid_time(const char *tid, size_t n, int64_t *us)
-{
-    return mdw_tid_time(tid, n, us);
 }
 
 /* ---- environment ---- */
@@ -629,7 +572,7 @@ int mdw_index_feed_walk(mdw_index *ix, const char *owner_did, const char *hashta
     if (limit < 1 || limit > 100 || !owner_did || !hashtag_id)
         return MDW_EMALFORMED;
     uint8_t tag[MDW_IX_TAG];
-    if (mdw_ix_tag_parse(hashtag_id, strlen(hashtag_id), tag))
+    if (mdw_tag_id_parse(hashtag_id, strlen(hashtag_id), tag))
         return MDW_ENOTFOUND;
     uint8_t key[MDW_IX_H + 8 + MDW_IX_H];
     int has_cursor = cursor && cursor[0];

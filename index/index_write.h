@@ -118,11 +118,8 @@ void mdw_ix_hash_str(const char *s, uint8_t out[MDW_IX_H]);
 void mdw_ix_rec_key(const char *uri, uint8_t out[MDW_IX_RK]);
 /* Community key: H(owner DID "\n" hashtag id text). */
 void mdw_ix_comm_key(const char *owner, const uint8_t tag[MDW_IX_TAG], uint8_t out[MDW_IX_H]);
-/* "0123abcd" <-> 4 bytes. parse: 0 or MDW_EMALFORMED (lowercase hex only). */
-int mdw_ix_tag_parse(const char *hex8, size_t len, uint8_t out[MDW_IX_TAG]);
+/* 4 bytes -> "0123abcd" (the parser is common/atname.h's mdw_tag_id_parse). */
 void mdw_ix_tag_format(const uint8_t tag[MDW_IX_TAG], char out[9]);
-/* TID (13 chars base32-sortable) -> its timestamp in µs; 0 or MDW_EMALFORMED. */
-int mdw_ix_tid_time(const char *tid, size_t n, int64_t *us);
 
 void mdw_ix_put_be64(uint8_t *p, uint64_t v);
 uint64_t mdw_ix_get_be64(const uint8_t *p);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -81,7 +82,7 @@ mdw_rule_reason rules_noop_reason(const rec *c, const char *rev)
 int64_t rules_exp_time(const char *rev, int64_t first_seen)
 {
     int64_t t;
-    return mdw_ix_tid_time(rev, strlen(rev), &t) == 0 ? t : first_seen;
+    return mdw_tid_time(rev, strlen(rev), &t) == 0 ? t : first_seen;
 }
 
 int rules_collision(const char *what, const char *a, mdw_ix_str b)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atname.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -354,9 +355,9 @@ out:
 static int parse_hashtag(const cJSON *record, uint8_t tag[MDW_IX_TAG])
 {
     const cJSON *ht = cJSON_GetObjectItemCaseSensitive(record, "hashtag");
-    if (!cJSON_IsString(ht) || strncmp(ht->valuestring, "#atr_", 5) != 0)
+    if (!cJSON_IsString(ht))
         return MDW_EINVALID;
-    return mdw_ix_tag_parse(ht->valuestring + 5, strlen(ht->valuestring + 5), tag);
+    return mdw_hashtag_parse(ht->valuestring, strlen(ht->valuestring), tag);
 }
 
 /* A config delete: the versions up to its rev go, the record becomes a tombstone. */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "common/atname.h"
 #include "tests/test.h"
 #include "common/log.h"
 #include "index/index_impl.h"
@@ -45,13 +46,13 @@ TEST(cursor_roundtrip_and_tid)
     char tid[14];
     int64_t t;
     fx_tid(NOW_US, 5, tid);
-    ASSERT_OK(mdw_ix_tid_time(tid, 13, &t));
+    ASSERT_OK(mdw_tid_time(tid, 13, &t));
     ASSERT_EQ(t, NOW_US);
     /* A real rev from the corpus (Jetstream golden events). */
-    ASSERT_OK(mdw_ix_tid_time("3mmoojp7vgo2g", 13, &t));
+    ASSERT_OK(mdw_tid_time("3mmoojp7vgo2g", 13, &t));
     ASSERT(t > 1779719000000000LL && t < 1779719010000000LL);
-    ASSERT_EQ(mdw_ix_tid_time("zzzzzzzzzzzzz", 13, &t), MDW_EMALFORMED);
-    ASSERT_EQ(mdw_ix_tid_time("self", 4, &t), MDW_EMALFORMED);
+    ASSERT_EQ(mdw_tid_time("zzzzzzzzzzzzz", 13, &t), MDW_EMALFORMED);
+    ASSERT_EQ(mdw_tid_time("self", 4, &t), MDW_EMALFORMED);
 }
 
 TEST(feed_uri_parse)
@@ -189,7 +190,7 @@ TEST(paging_stable_while_posts_arrive)
     /* A backdated post (createdAt between uris[4] and uris[5]) lands below the cursor. */
     char rkey[14], iso[40], back[URI_MAX];
     int64_t t5;
-    ASSERT_OK(mdw_ix_tid_time(strrchr(uris[5], '/') + 1, 13, &t5));
+    ASSERT_OK(mdw_tid_time(strrchr(uris[5], '/') + 1, 13, &t5));
     fx_rkey(&f, rkey);
     snprintf(back, sizeof back, "at://%s/app.bsky.feed.post/%s", OWNER, rkey);
     cJSON *rec = fx_post_record(&f, "backdated #atr_" TAG);

@@ -43,7 +43,7 @@ check "stream of ~60,000 events" test "$(wc -l <"$STREAM")" -gt 59000
 SENTINEL=$(awk '$1 == "sentinel" {print $2}' "$T/summary")
 OWNER0=$(awk '$1 == "feed" {print $2; exit}' "$T/summary")
 TAG0=$(awk '$1 == "feed" {print $3; exit}' "$T/summary")
-RPORT=$(pl_free_port)
+RPORT=$(free_port)
 check "replay server up" replay_start --quiet
 
 sentinel_seen() { # port
@@ -62,7 +62,7 @@ SMALL_MAPS=(--index_map_mb 64 --queue_map_mb 64)
 
 # The uninterrupted run on a roomy disk: the feeds to compare with, and how
 # much room the stream takes.
-REFPORT=$(pl_free_port)
+REFPORT=$(free_port)
 check "reference meadow serve up" serve_start "$T/ref" "$REFPORT" "$T/ref.log" "${SMALL_MAPS[@]}"
 REFPID=$SPID
 check "reference run drains to the sentinel" wait_sentinel "$REFPORT" 120
@@ -81,7 +81,7 @@ room_kb=$((need_kb / 3))
 [ $room_kb -lt 512 ] && room_kb=512
 head -c $(((avail_kb - room_kb) * 1024)) /dev/zero >"$FULL/filler" 2>/dev/null
 note "filler written, $(df -k --output=avail "$FULL" | tail -1) KB free"
-PORT=$(pl_free_port)
+PORT=$(free_port)
 check "meadow serve up on the small tmpfs" serve_start "$FULL/data" "$PORT" "$T/full.log" \
   "${SMALL_MAPS[@]}"
 FPID=$SPID

@@ -46,18 +46,6 @@ TAG0=$(awk '$1 == "feed" {print $3; exit}' "$T/summary")
 RPORT=$(free_port)
 check "replay server up" replay_start --quiet
 
-sentinel_seen() { # port
-  case "$(feed_get "$1" "$OWNER0" "$TAG0" 1)" in *"\"$SENTINEL\""*) return 0 ;; esac
-  return 1
-}
-wait_sentinel() { # port seconds
-  local i=0
-  while ! sentinel_seen "$1"; do
-    i=$((i + 1))
-    [ $i -gt $(($2 * 10)) ] && return 1
-    sleep 0.1
-  done
-}
 SMALL_MAPS=(--index_map_mb 64 --queue_map_mb 64)
 
 # The uninterrupted run on a roomy disk: the feeds to compare with, and how

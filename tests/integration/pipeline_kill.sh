@@ -32,18 +32,6 @@ TAG0=$(awk '$1 == "feed" {print $3; exit}' "$T/summary")
 RPORT=$(free_port)
 check "replay server up" replay_start --rate "$RATE" --quiet
 
-sentinel_seen() { # port
-  case "$(feed_get "$1" "$OWNER0" "$TAG0" 1)" in *"\"$SENTINEL\""*) return 0 ;; esac
-  return 1
-}
-wait_sentinel() { # port seconds
-  local i=0
-  while ! sentinel_seen "$1"; do
-    i=$((i + 1))
-    [ $i -gt $(($2 * 10)) ] && return 1
-    sleep 0.1
-  done
-}
 
 # The uninterrupted reference run, beside the killed one.
 REFPORT=$(free_port)

@@ -161,6 +161,20 @@ feed_all() {
 }
 # wait_feed NAME PORT OWNER TAG WANT [SECONDS]: polls until the feed equals
 # WANT (bounded), then asserts it.
+# The sentinel post (the stream's last, in $OWNER0's community $TAG0) is in
+# the feed served on port $1: everything before it was indexed.
+sentinel_seen() { # port
+  case "$(feed_get "$1" "$OWNER0" "$TAG0" 1)" in *"\"$SENTINEL\""*) return 0 ;; esac
+  return 1
+}
+wait_sentinel() { # port seconds
+  local i=0
+  while ! sentinel_seen "$1"; do
+    i=$((i + 1))
+    [ $i -gt $(($2 * 10)) ] && return 1
+    sleep 0.1
+  done
+}
 wait_feed() {
   local name=$1 port=$2 owner=$3 tag=$4 want=$5 max=${6:-10} got i=0
   while :; do
